@@ -1,0 +1,45 @@
+# pgfeed: PGXS build of the extension, plus the project's test, bench and demo entry points.
+PG_CONFIG ?= pg_config
+
+MODULE_big = pgfeed
+MODULEDIR = extension
+DATA = extension/pgfeed.control $(wildcard extension/pgfeed--*.sql)
+CXX_SOURCES = $(wildcard extension/*.cpp extension/core/*.cpp)
+OBJS = $(CXX_SOURCES:.cpp=.o)
+SHLIB_LINK = -lstdc++
+
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --inputdir=. --outputdir=build/regress
+
+PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server)
+PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-missing-field-initializers -Wno-register -fno-omit-frame-pointer
+# No JIT bitcode: nothing here is worth inlining into JIT-compiled expressions.
+override with_llvm = no
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: test unit-test deps demo bench format
+deps:
+	test/install-deps.sh
+
+# Every suite: unit tests of the pure C++ core, then pg_regress and the concurrency tests
+# against a throwaway PostgreSQL.
+test: deps
+	$(MAKE) all
+	$(MAKE) install
+	test/unit/run.sh
+	test/run-sql-tests.sh
+
+demo: deps
+	$(MAKE) all
+	$(MAKE) install
+	test/demo.sh
+
+bench: deps
+	$(MAKE) all
+	$(MAKE) install
+	bench/feed/run.sh
+
+format:
+	clang-format -i extension/*.cpp extension/*.hpp extension/core/*.cpp extension/core/*.hpp test/unit/*.cpp

@@ -1,0 +1,161 @@
+// Row triggers on attached tables: inserts wait in the capture log for their commit-ordered
+// position; deletes and topic changes of committed items take effect at once.
+#include "capture_log.hpp"
+#include "core/feed_spec.hpp"
+#include "spi.hpp"
+#include "tombstone.hpp"
+
+extern "C" {
+#include "commands/trigger.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+}
+
+#include <optional>
+
+namespace {
+
+using namespace pgfeed;
+
+// The columns an attached row contributes, as named by the trigger's arguments.
+struct RowKey {
+    int64_t activity_id = 0;
+    std::optional<std::string> topic;
+    TimestampTz created = 0;
+    bool created_null = true;
+};
+
+Statement update_created{"UPDATE pgfeed.items SET created_at = $3 "
+                         "WHERE activity_id = $1 AND source = $2::pg_catalog.regclass AND NOT deleted"};
+
+int column_number(TupleDesc desc, const char *name, Relation rel) {
+    int attnum = SPI_fnumber(desc, name);
+    if (attnum <= 0)
+        throw FeedError(ERRCODE_UNDEFINED_COLUMN,
+                        std::string("attached table ") + RelationGetRelationName(rel) + " has no column \"" + name + "\"",
+                        "Detach and attach the table again after renaming columns.");
+    return attnum;
+}
+
+RowKey read_row(HeapTuple tuple, TriggerData *trigger) {
+    Relation rel = trigger->tg_relation;
+    TupleDesc desc = RelationGetDescr(rel);
+    char **args = trigger->tg_trigger->tgargs;
+    const int id_col = column_number(desc, args[0], rel);
+    const int topic_col = column_number(desc, args[1], rel);
+    const int created_col = column_number(desc, args[2], rel);
+
+    RowKey key;
+    bool null = false;
+    Datum id = heap_getattr(tuple, id_col, desc, &null);
+    if (null)
+        throw FeedError(ERRCODE_NOT_NULL_VIOLATION, std::string("the id column \"") + args[0] + "\" of an attached row is NULL");
+    switch (TupleDescAttr(desc, id_col - 1)->atttypid) {
+    case INT2OID: key.activity_id = DatumGetInt16(id); break;
+    case INT4OID: key.activity_id = DatumGetInt32(id); break;
+    default: key.activity_id = DatumGetInt64(id); break;
+    }
+    Datum created = heap_getattr(tuple, created_col, desc, &key.created_null);
+    if (!key.created_null)
+        key.created = DatumGetTimestampTz(created);
+    Datum topic = heap_getattr(tuple, topic_col, desc, &null);
+    if (!null) {
+        std::string value;
+        pg_guard([&] {
+            Oid output;
+            bool varlena;
+            getTypeOutputInfo(TupleDescAttr(desc, topic_col - 1)->atttypid, &output, &varlena);
+            value = OidOutputFunctionCall(output, topic);
+        });
+        key.topic = std::string(args[1]) + ":" + value;
+        if (key.topic->size() > kMaxTopicBytes)
+            throw FeedError(ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
+                            "topic \"" + key.topic->substr(0, 64) + "...\" is longer than " +
+                                std::to_string(kMaxTopicBytes) + " bytes");
+    }
+    return key;
+}
+
+void capture_insert(Oid source, const RowKey &key) {
+    CapturedChange change{};
+    change.source = source;
+    change.activity_id = key.activity_id;
+    change.created = key.created;
+    change.created_null = key.created_null;
+    pg_guard([&] {
+        change.topic = key.topic ? pstrdup(key.topic->c_str()) : nullptr;
+        capture_log_append(change);
+    });
+}
+
+bool has_pending_insert(Oid source, int64_t activity_id) {
+    bool pending = false;
+    pg_guard([&] { pending = capture_log_has_insert(source, activity_id); });
+    return pending;
+}
+
+// The row is gone from the feed: cancel its pending insert, or tombstone its committed item.
+void capture_removal(Oid source, int64_t activity_id) {
+    if (has_pending_insert(source, activity_id)) {
+        CapturedChange cancel{};
+        cancel.cancel = true;
+        cancel.source = source;
+        cancel.activity_id = activity_id;
+        pg_guard([&] { capture_log_append(cancel); });
+        return;
+    }
+    Spi spi;
+    tombstone_item(spi, source, activity_id);
+}
+
+void capture_update(Oid source, const RowKey &before, const RowKey &after) {
+    if (before.activity_id == after.activity_id && before.topic == after.topic) {
+        if (before.created_null == after.created_null && before.created == after.created)
+            return;
+        if (has_pending_insert(source, after.activity_id)) {
+            capture_removal(source, before.activity_id);
+            capture_insert(source, after);
+            return;
+        }
+        Spi spi;
+        SqlArg created{TIMESTAMPTZOID, TimestampTzGetDatum(after.created), after.created_null};
+        spi.run(update_created, {int8_param(after.activity_id), oid_param(source), created}, false);
+        return;
+    }
+    // A new topic or id is news to other readers: the item is published again at a new position.
+    capture_removal(source, before.activity_id);
+    capture_insert(source, after);
+}
+
+void require_row_trigger(FunctionCallInfo fcinfo) {
+    if (!CALLED_AS_TRIGGER(fcinfo))
+        throw FeedError(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED, "pgfeed trigger functions are called by triggers only");
+    TriggerData *trigger = reinterpret_cast<TriggerData *>(fcinfo->context);
+    if (!TRIGGER_FIRED_FOR_ROW(trigger->tg_event) || trigger->tg_trigger->tgnargs != 3)
+        throw FeedError(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+                        "pgfeed._capture must be a row trigger created by pgfeed.attach");
+}
+
+} // namespace
+
+PGFEED_FUNCTION(pgfeed_capture) {
+    require_row_trigger(fcinfo);
+    TriggerData *trigger = reinterpret_cast<TriggerData *>(fcinfo->context);
+    const Oid source = RelationGetRelid(trigger->tg_relation);
+    if (TRIGGER_FIRED_BY_INSERT(trigger->tg_event))
+        capture_insert(source, read_row(trigger->tg_trigtuple, trigger));
+    else if (TRIGGER_FIRED_BY_DELETE(trigger->tg_event))
+        capture_removal(source, read_row(trigger->tg_trigtuple, trigger).activity_id);
+    else if (TRIGGER_FIRED_BY_UPDATE(trigger->tg_event))
+        capture_update(source, read_row(trigger->tg_trigtuple, trigger), read_row(trigger->tg_newtuple, trigger));
+    return PointerGetDatum(nullptr);
+}
+
+PGFEED_FUNCTION(pgfeed_refuse_truncate) {
+    TriggerData *trigger = reinterpret_cast<TriggerData *>(fcinfo->context);
+    throw FeedError(ERRCODE_FEATURE_NOT_SUPPORTED,
+                    std::string("cannot truncate ") +
+                        (CALLED_AS_TRIGGER(fcinfo) ? RelationGetRelationName(trigger->tg_relation) : "a table") +
+                        ": it is attached to pgfeed",
+                    "DELETE the rows, or call pgfeed.detach first.");
+}

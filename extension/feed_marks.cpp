@@ -1,0 +1,167 @@
+// mark_read, mark_unread, mark_all_read and is_read.
+#include "arguments.hpp"
+#include "read_state.hpp"
+
+#include <algorithm>
+
+namespace {
+
+using namespace pgfeed;
+
+// FOR SHARE: a concurrent delete of the item waits for this mark, or this mark sees it deleted.
+Statement select_items_by_id{"SELECT position, coalesce(topic_id, 0), activity_id, source::pg_catalog.oid "
+                             "FROM pgfeed.items WHERE activity_id = ANY($1) AND NOT deleted "
+                             "AND ($2::pg_catalog.oid IS NULL OR source = $2::pg_catalog.regclass) "
+                             "ORDER BY position FOR SHARE"};
+Statement select_item_by_id{"SELECT position, coalesce(topic_id, 0), source::pg_catalog.oid FROM pgfeed.items "
+                            "WHERE activity_id = $1 AND NOT deleted "
+                            "AND ($2::pg_catalog.oid IS NULL OR source = $2::pg_catalog.regclass)"};
+Statement visible_last_position{"SELECT last_position FROM pgfeed.sequencer"};
+Statement unread_topic_items{"SELECT position, coalesce(topic_id, 0) FROM pgfeed.items "
+                             "WHERE topic_id = ANY($1) AND position > $2 AND position <= $3 AND NOT deleted "
+                             "ORDER BY position FOR SHARE"};
+Statement items_at{"SELECT position, coalesce(topic_id, 0) FROM pgfeed.items "
+                   "WHERE position = ANY($1) AND NOT deleted ORDER BY position FOR SHARE"};
+Statement followed_topics{"SELECT f.topic_id FROM pgfeed.follows f JOIN pgfeed.readers r USING (user_id) "
+                          "WHERE r.user_key = $1"};
+Statement tombstones_between{"SELECT count(*) FROM pgfeed.items WHERE deleted AND position > $1 AND position <= $2"};
+Statement topic_by_name{"SELECT topic_id FROM pgfeed.topics WHERE name = $1"};
+
+[[noreturn]] void ambiguous(int64_t id) {
+    throw FeedError(ERRCODE_AMBIGUOUS_PARAMETER,
+                    "activity id " + std::to_string(id) + " exists in several attached tables",
+                    "Pass source => 'the_table' to say which one.");
+}
+
+std::vector<ItemRef> items_by_id(Spi &spi, const std::vector<int64_t> &ids, Oid source) {
+    std::vector<ItemRef> items;
+    std::map<int64_t, Oid> seen;
+    for (const Row &row : spi.run(select_items_by_id, {int8_array_param(ids), oid_or_null(source)}, false)) {
+        auto [it, fresh] = seen.emplace(row.int8(3), row.oid(4));
+        if (!fresh && it->second != row.oid(4))
+            ambiguous(row.int8(3));
+        items.push_back({row.int8(1), row.int4(2)});
+    }
+    return items;
+}
+
+Datum mark(FunctionCallInfo fcinfo, bool to_read) {
+    std::string user_key = user_key_arg(fcinfo, 0);
+    std::vector<int64_t> ids = id_array_arg(fcinfo, 1, "activity_ids");
+    Oid source = optional_source_arg(fcinfo, 2);
+    if (ids.empty())
+        PG_RETURN_INT32(0);
+    Spi spi;
+    Reader reader = lock_reader(spi, user_key);
+    std::vector<ItemRef> items = items_by_id(spi, ids, source);
+    ChunkCache bits(spi, reader, false);
+    PG_RETURN_INT32(apply_marks(spi, reader, bits, items, to_read));
+}
+
+std::vector<int32_t> feed_topics(Spi &spi, const FeedSpec &feed, const std::string &user_key) {
+    std::vector<int32_t> topics;
+    if (feed.kind == FeedSpec::Kind::Following) {
+        for (const Row &row : spi.run(followed_topics, {text_param(user_key)}, false))
+            topics.push_back(row.int4(1));
+    } else if (auto row = spi.run_one(topic_by_name, {text_param(feed.topic)}, false)) {
+        topics.push_back(row->int4(1));
+    }
+    return topics;
+}
+
+// Everything at or below `up_to` becomes read: the horizon moves, and the bits below it go.
+// Returns how many items became read.
+int64_t move_horizon(Spi &spi, Reader &reader, int64_t up_to) {
+    const int64_t old_horizon = reader.horizon, old_net = reader.net_total;
+    if (reader.bits_lo && *reader.bits_hi > up_to) {
+        // Some bits lie above the new horizon and stay: clear those below it one by one.
+        ChunkCache bits(spi, reader, false);
+        std::vector<int64_t> positions;
+        for (auto p = bits.highest_set_below(up_to + 1, 0); p; p = bits.highest_set_below(*p, 0))
+            positions.push_back(*p);
+        std::map<int32_t, int64_t> net_delta;
+        for (const Row &row : spi.run(items_at, {int8_array_param(positions)}, false)) {
+            // A bit below the old horizon made the item unread (+1 in the net); above it, read (-1).
+            int64_t delta = row.int8(1) <= old_horizon ? -1 : 1;
+            net_delta[row.int4(2)] += delta;
+            reader.net_total += delta;
+        }
+        for (int64_t p : positions)
+            bits.flip(p);
+        bits.save();
+        add_topic_nets(spi, reader, net_delta);
+    } else {
+        // The common case: no bit above the new horizon, so the whole history retires at once.
+        ++reader.generation;
+        reader.net_total = 0;
+        reader.bits_lo.reset();
+        reader.bits_hi.reset();
+    }
+    reader.horizon = up_to;
+    save_reader(spi, reader);
+    int64_t tombstones = spi.run_one(tombstones_between, {int8_param(old_horizon), int8_param(up_to)}, false)->int8(1);
+    return (up_to - old_horizon) - tombstones + old_net - reader.net_total;
+}
+
+} // namespace
+
+PGFEED_FUNCTION(pgfeed_mark_read) { return mark(fcinfo, true); }
+
+PGFEED_FUNCTION(pgfeed_mark_unread) { return mark(fcinfo, false); }
+
+PGFEED_FUNCTION(pgfeed_mark_all_read) {
+    std::string user_key = user_key_arg(fcinfo, 0);
+    FeedSpec feed = feed_arg(fcinfo, 1);
+    std::optional<int64_t> up_to = optional_position_arg(fcinfo, 2, "up_to");
+    Spi spi;
+    Reader reader = lock_reader(spi, user_key);
+    // Never beyond what this transaction can see: later commits get higher positions (I2).
+    int64_t visible = spi.run_one(visible_last_position, {}, false)->int8(1);
+    int64_t target = up_to ? std::min(*up_to, visible) : visible;
+
+    if (feed.kind == FeedSpec::Kind::All && target > reader.horizon)
+        PG_RETURN_INT64(move_horizon(spi, reader, target));
+
+    // Otherwise mark the feed's unread items one by one: above the horizon those in its topics,
+    // below it those whose bit makes them unread.
+    std::vector<int32_t> topics;
+    if (feed.kind != FeedSpec::Kind::All) {
+        topics = feed_topics(spi, feed, user_key);
+        if (topics.empty())
+            PG_RETURN_INT64(0);
+    }
+    auto in_feed = [&](int32_t topic) {
+        return feed.kind == FeedSpec::Kind::All || std::find(topics.begin(), topics.end(), topic) != topics.end();
+    };
+    std::vector<ItemRef> items;
+    if (target > reader.horizon)
+        for (const Row &row : spi.run(unread_topic_items,
+                                      {int4_array_param(topics), int8_param(reader.horizon), int8_param(target)}, false))
+            items.push_back({row.int8(1), row.int4(2)});
+    ChunkCache bits(spi, reader, false);
+    std::vector<int64_t> flipped;
+    for (auto p = bits.highest_set_below(std::min(reader.horizon, target) + 1, 0); p; p = bits.highest_set_below(*p, 0))
+        flipped.push_back(*p);
+    if (!flipped.empty())
+        for (const Row &row : spi.run(items_at, {int8_array_param(flipped)}, false))
+            if (in_feed(row.int4(2)))
+                items.push_back({row.int8(1), row.int4(2)});
+    PG_RETURN_INT64(apply_marks(spi, reader, bits, items, true));
+}
+
+PGFEED_FUNCTION(pgfeed_is_read) {
+    std::string user_key = user_key_arg(fcinfo, 0);
+    require_not_null(fcinfo, 1, "activity_id");
+    int64_t id = PG_GETARG_INT64(1);
+    Oid source = optional_source_arg(fcinfo, 2);
+    Spi spi;
+    std::vector<Row> rows = spi.run(select_item_by_id, {int8_param(id), oid_or_null(source)}, true);
+    if (rows.empty())
+        PG_RETURN_NULL(); // no such item: neither read nor unread
+    if (rows.size() > 1)
+        ambiguous(id);
+    int64_t position = rows[0].int8(1);
+    Reader reader = load_reader(spi, user_key);
+    ChunkCache bits(spi, reader, true);
+    PG_RETURN_BOOL((position <= reader.horizon) != bits.test(position));
+}

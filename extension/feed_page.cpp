@@ -1,0 +1,182 @@
+// pgfeed.page: one page of a feed, newest first, below a position cursor.
+//
+// Items come in position order from the feed's index; a user's read state is tested per item
+// from the cached chunks. Reading unread items only, the runs of read items are jumped over in
+// one step (a heavy reader's thousands of marks cost one chunk fetch), and below the horizon only
+// positions with a bit are visited.
+#include "arguments.hpp"
+#include "read_state.hpp"
+
+extern "C" {
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+}
+
+#include <deque>
+#include <limits>
+
+namespace {
+
+using namespace pgfeed;
+
+constexpr int kMaxPageSize = 1000;
+// Shorter runs of read items are stepped through: a jump costs a query.
+constexpr int64_t kRunWorthJumping = 32;
+
+#define ITEM_COLUMNS                                                                               \
+    "SELECT i.position, i.activity_id, i.source::pg_catalog.oid, t.name, i.created_at "             \
+    "FROM pgfeed.items i LEFT JOIN pgfeed.topics t ON t.topic_id = i.topic_id "
+
+Statement all_items{ITEM_COLUMNS "WHERE i.position < $1 AND NOT i.deleted ORDER BY i.position DESC LIMIT $2"};
+Statement topic_items{ITEM_COLUMNS "WHERE i.topic_id = (SELECT topic_id FROM pgfeed.topics WHERE name = $3) "
+                                   "AND i.position < $1 AND NOT i.deleted ORDER BY i.position DESC LIMIT $2"};
+// One index scan per followed topic, merged: never a sort of the topics' whole history.
+Statement followed_items{"SELECT x.* FROM pgfeed.follows f, LATERAL (" ITEM_COLUMNS
+                         "WHERE i.topic_id = f.topic_id AND i.position < $1 AND NOT i.deleted "
+                         "ORDER BY i.position DESC LIMIT $2) x "
+                         "WHERE f.user_id = $3 ORDER BY x.position DESC LIMIT $2"};
+
+struct PageRow {
+    int64_t position;
+    int64_t activity_id;
+    Oid source;
+    std::optional<std::string> topic;
+    std::optional<int64_t> created_at;
+    bool is_read;
+};
+
+// The feed's live items in descending position, fetched in batches.
+class FeedCursor {
+  public:
+    FeedCursor(Spi &spi, const FeedSpec &feed, int32_t user_id, int64_t below, int batch)
+        : spi_(spi), feed_(feed), user_id_(user_id), below_(below), batch_(batch) {}
+
+    std::optional<PageRow> next() {
+        if (buffer_.empty() && !exhausted_)
+            fetch();
+        if (buffer_.empty())
+            return std::nullopt;
+        PageRow row = std::move(buffer_.front());
+        buffer_.pop_front();
+        return row;
+    }
+
+    void seek_below(int64_t position) {
+        while (!buffer_.empty() && buffer_.front().position >= position)
+            buffer_.pop_front();
+        if (buffer_.empty() && position < below_) {
+            below_ = position;
+            exhausted_ = false;
+        }
+    }
+
+  private:
+    void fetch() {
+        std::vector<Row> rows;
+        switch (feed_.kind) {
+        case FeedSpec::Kind::All:
+            rows = spi_.run(all_items, {int8_param(below_), int8_param(batch_)}, true);
+            break;
+        case FeedSpec::Kind::Topic:
+            rows = spi_.run(topic_items, {int8_param(below_), int8_param(batch_), text_param(feed_.topic)}, true);
+            break;
+        case FeedSpec::Kind::Following:
+            rows = spi_.run(followed_items, {int8_param(below_), int8_param(batch_), int4_param(user_id_)}, true);
+            break;
+        }
+        exhausted_ = static_cast<int64_t>(rows.size()) < batch_;
+        for (const Row &row : rows) {
+            PageRow item{row.int8(1), row.int8(2), row.oid(3), std::nullopt, std::nullopt, false};
+            if (!row.is_null(4))
+                item.topic = row.text(4);
+            if (!row.is_null(5))
+                item.created_at = row.int8(5);
+            buffer_.push_back(std::move(item));
+        }
+        if (!rows.empty())
+            below_ = buffer_.back().position;
+    }
+
+    Spi &spi_;
+    const FeedSpec &feed_;
+    int32_t user_id_;
+    int64_t below_;
+    int64_t batch_;
+    bool exhausted_ = false;
+    std::deque<PageRow> buffer_;
+};
+
+std::vector<PageRow> read_page(Spi &spi, const std::string &user_key, const FeedSpec &feed, int page_size,
+                               int64_t before, bool unread_only) {
+    Reader reader = load_reader(spi, user_key);
+    std::vector<PageRow> page;
+    if (feed.kind == FeedSpec::Kind::Following && !reader.exists)
+        return page; // follows nothing
+    ChunkCache bits(spi, reader, true);
+    FeedCursor cursor(spi, feed, reader.user_id, before, page_size + 1);
+    while (static_cast<int>(page.size()) < page_size) {
+        std::optional<PageRow> item = cursor.next();
+        if (!item)
+            break;
+        const int64_t position = item->position;
+        const bool covered = position <= reader.horizon;
+        item->is_read = covered != bits.test(position);
+        if (!unread_only || !item->is_read) {
+            page.push_back(std::move(*item));
+            continue;
+        }
+        if (covered) {
+            // Below the horizon only a set bit makes an item unread.
+            std::optional<int64_t> next_unread = bits.highest_set_below(position, 0);
+            if (!next_unread)
+                break;
+            cursor.seek_below(*next_unread + 1);
+        } else {
+            int64_t run_start = std::max(bits.run_start(position), reader.horizon + 1);
+            if (position - run_start >= kRunWorthJumping)
+                cursor.seek_below(run_start);
+        }
+    }
+    return page;
+}
+
+} // namespace
+
+PGFEED_FUNCTION(pgfeed_page) {
+    std::string user_key = user_key_arg(fcinfo, 0);
+    FeedSpec feed = feed_arg(fcinfo, 1);
+    require_not_null(fcinfo, 2, "page_size");
+    int page_size = PG_GETARG_INT32(2);
+    if (page_size < 1 || page_size > kMaxPageSize)
+        throw FeedError(ERRCODE_INVALID_PARAMETER_VALUE,
+                        "page_size " + std::to_string(page_size) + " is outside 1.." + std::to_string(kMaxPageSize),
+                        "Fetch further pages with before => the position of the last row.");
+    std::optional<int64_t> before = optional_position_arg(fcinfo, 3, "before");
+    require_not_null(fcinfo, 4, "unread_only");
+    bool unread_only = PG_GETARG_BOOL(4);
+
+    std::vector<PageRow> page;
+    {
+        Spi spi;
+        page = read_page(spi, user_key, feed, page_size, before.value_or(std::numeric_limits<int64_t>::max()),
+                         unread_only);
+    }
+    pg_guard([&] { InitMaterializedSRF(fcinfo, 0); });
+    for (const PageRow &row : page) {
+        std::string topic = row.topic.value_or("");
+        pg_guard([&] {
+            ReturnSetInfo *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+            Datum values[6] = {Int64GetDatum(row.position),
+                               Int64GetDatum(row.activity_id),
+                               ObjectIdGetDatum(row.source),
+                               row.topic ? CStringGetTextDatum(topic.c_str()) : Datum(0),
+                               TimestampTzGetDatum(row.created_at.value_or(0)),
+                               BoolGetDatum(row.is_read)};
+            bool nulls[6] = {false, false, false, !row.topic, !row.created_at, false};
+            tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+        });
+    }
+    return Datum(0);
+}

@@ -1,0 +1,192 @@
+#include "read_state.hpp"
+
+#include <algorithm>
+
+namespace pgfeed {
+
+namespace {
+Statement select_reader{"SELECT user_id, horizon, generation, net_total, bits_lo, bits_hi "
+                        "FROM pgfeed.readers WHERE user_key = $1"};
+Statement select_reader_for_update{"SELECT user_id, horizon, generation, net_total, bits_lo, bits_hi "
+                                   "FROM pgfeed.readers WHERE user_key = $1 FOR UPDATE"};
+Statement insert_reader{"INSERT INTO pgfeed.readers (user_key) VALUES ($1) ON CONFLICT (user_key) DO NOTHING"};
+Statement update_reader{"UPDATE pgfeed.readers SET horizon = $2, generation = $3, net_total = $4, "
+                        "bits_lo = $5, bits_hi = $6 WHERE user_id = $1"};
+Statement select_chunks{"SELECT chunk_no, bits FROM pgfeed.read_chunks "
+                        "WHERE user_id = $1 AND generation = $2 AND chunk_no BETWEEN $3 AND $4"};
+Statement upsert_chunk{"INSERT INTO pgfeed.read_chunks AS c (user_id, chunk_no, generation, bits) "
+                       "VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, chunk_no) "
+                       "DO UPDATE SET generation = EXCLUDED.generation, bits = EXCLUDED.bits"};
+Statement delete_chunk{"DELETE FROM pgfeed.read_chunks WHERE user_id = $1 AND chunk_no = $2"};
+Statement upsert_nets{"INSERT INTO pgfeed.topic_nets AS n (user_id, topic_id, generation, net) "
+                      "SELECT $1, d.topic_id, $2, d.net FROM unnest($3::int4[], $4::int8[]) AS d(topic_id, net) "
+                      "ON CONFLICT (user_id, topic_id) DO UPDATE SET "
+                      "net = CASE WHEN n.generation = EXCLUDED.generation THEN n.net + EXCLUDED.net "
+                      "ELSE EXCLUDED.net END, generation = EXCLUDED.generation"};
+
+// Chunks fetched per query: a heavy reader's run of marks usually fits in one fetch.
+constexpr int64_t kChunkFetch = 64;
+
+Reader reader_from(const Row &row) {
+    Reader r;
+    r.exists = true;
+    r.user_id = row.int4(1);
+    r.horizon = row.int8(2);
+    r.generation = row.int4(3);
+    r.net_total = row.int8(4);
+    if (!row.is_null(5))
+        r.bits_lo = row.int8(5);
+    if (!row.is_null(6))
+        r.bits_hi = row.int8(6);
+    return r;
+}
+} // namespace
+
+Reader load_reader(Spi &spi, const std::string &user_key) {
+    auto row = spi.run_one(select_reader, {text_param(user_key)}, true);
+    return row ? reader_from(*row) : Reader{};
+}
+
+Reader lock_reader(Spi &spi, const std::string &user_key) {
+    for (;;) {
+        if (auto row = spi.run_one(select_reader_for_update, {text_param(user_key)}, false))
+            return reader_from(*row);
+        // Absent: create it, then lock whichever row won a concurrent insert.
+        spi.run(insert_reader, {text_param(user_key)}, false);
+    }
+}
+
+void save_reader(Spi &spi, const Reader &r) {
+    spi.run(update_reader,
+            {int4_param(r.user_id), int8_param(r.horizon), int4_param(r.generation), int8_param(r.net_total),
+             int8_or_null(r.bits_lo), int8_or_null(r.bits_hi)},
+            false);
+}
+
+bool ChunkCache::may_have_bits(int64_t chunk_no) const {
+    return reader_.exists && reader_.bits_lo && chunk_no >= chunk_of(*reader_.bits_lo) &&
+           chunk_no <= chunk_of(*reader_.bits_hi);
+}
+
+ChunkCache::Entry &ChunkCache::chunk(int64_t chunk_no) {
+    auto found = chunks_.find(chunk_no);
+    if (found != chunks_.end())
+        return found->second;
+    if (may_have_bits(chunk_no)) {
+        // Fetch this chunk and the ones below it at once: callers walk down the feed.
+        int64_t lo = std::max(chunk_no - kChunkFetch + 1, chunk_of(*reader_.bits_lo));
+        for (const Row &row : spi_.run(select_chunks,
+                                       {int4_param(reader_.user_id), int4_param(reader_.generation),
+                                        int4_param(static_cast<int32_t>(lo)), int4_param(static_cast<int32_t>(chunk_no))},
+                                       read_only_)) {
+            std::vector<uint8_t> bytes = row.bytea(2);
+            chunks_.try_emplace(row.int4(1), Entry{ChunkBits::decode(bytes.data(), bytes.size()), false});
+        }
+        for (int64_t c = lo; c < chunk_no; ++c)
+            chunks_.try_emplace(c); // fetched and absent: empty
+    }
+    return chunks_[chunk_no];
+}
+
+bool ChunkCache::test(int64_t position) {
+    if (!may_have_bits(chunk_of(position)))
+        return false;
+    return chunk(chunk_of(position)).bits.test(offset_of(position));
+}
+
+void ChunkCache::flip(int64_t position) {
+    Entry &e = chunk(chunk_of(position));
+    int offset = offset_of(position);
+    if (e.bits.test(offset)) {
+        e.bits.clear(offset);
+    } else {
+        e.bits.set(offset);
+        reader_.bits_lo = std::min(reader_.bits_lo.value_or(position), position);
+        reader_.bits_hi = std::max(reader_.bits_hi.value_or(position), position);
+    }
+    e.dirty = true;
+}
+
+std::optional<int64_t> ChunkCache::highest_set_below(int64_t below, int64_t floor) {
+    if (!reader_.bits_lo)
+        return std::nullopt;
+    floor = std::max(floor, *reader_.bits_lo);
+    below = std::min(below, *reader_.bits_hi + 1);
+    for (int64_t c = chunk_of(below - 1); below > floor && c >= chunk_of(floor); --c) {
+        int limit = c == chunk_of(below - 1) ? offset_of(below - 1) + 1 : kChunkBits;
+        int offset = chunk(c).bits.highest_set_below(limit);
+        if (offset >= 0) {
+            int64_t position = position_at(c, offset);
+            return position >= floor ? std::optional<int64_t>(position) : std::nullopt;
+        }
+    }
+    return std::nullopt;
+}
+
+int64_t ChunkCache::run_start(int64_t position) {
+    for (int64_t c = chunk_of(position), limit = offset_of(position) + 1;; --c, limit = kChunkBits) {
+        int clear = chunk(c).bits.highest_clear_below(limit);
+        if (clear >= 0)
+            return position_at(c, clear + 1);
+        if (!may_have_bits(c - 1))
+            return position_at(c, 0);
+    }
+}
+
+void ChunkCache::save() {
+    for (auto &[chunk_no, e] : chunks_) {
+        if (!e.dirty)
+            continue;
+        uint8_t bytes[kMaxEncodedBytes];
+        std::size_t size = e.bits.encode(bytes);
+        if (size == 0)
+            spi_.run(delete_chunk, {int4_param(reader_.user_id), int4_param(static_cast<int32_t>(chunk_no))}, false);
+        else
+            spi_.run(upsert_chunk,
+                     {int4_param(reader_.user_id), int4_param(static_cast<int32_t>(chunk_no)),
+                      int4_param(reader_.generation), bytea_param(bytes, size)},
+                     false);
+        e.dirty = false;
+    }
+}
+
+void add_topic_nets(Spi &spi, const Reader &reader, const std::map<int32_t, int64_t> &delta) {
+    std::vector<int32_t> topics;
+    std::vector<int64_t> nets;
+    for (auto [topic, net] : delta) {
+        if (topic == 0 || net == 0)
+            continue;
+        topics.push_back(topic);
+        nets.push_back(net);
+    }
+    if (topics.empty())
+        return;
+    spi.run(upsert_nets,
+            {int4_param(reader.user_id), int4_param(reader.generation), int4_array_param(topics),
+             int8_array_param(nets)},
+            false);
+}
+
+int apply_marks(Spi &spi, Reader &reader, ChunkCache &bits, const std::vector<ItemRef> &items, bool to_read) {
+    std::map<int32_t, int64_t> net_delta;
+    int changed = 0;
+    // Read state changes by one flip either way, and the unread count by one.
+    const int64_t unread_delta = to_read ? -1 : 1;
+    for (const ItemRef &item : items) {
+        bool is_read = (item.position <= reader.horizon) != bits.test(item.position);
+        if (is_read == to_read)
+            continue;
+        bits.flip(item.position);
+        reader.net_total += unread_delta;
+        net_delta[item.topic_id] += unread_delta;
+        ++changed;
+    }
+    if (changed == 0)
+        return 0;
+    bits.save();
+    add_topic_nets(spi, reader, net_delta);
+    save_reader(spi, reader);
+    return changed;
+}
+
+} // namespace pgfeed

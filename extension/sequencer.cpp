@@ -1,0 +1,118 @@
+// The commit-time flush: gives the items captured by this transaction their positions.
+//
+// It runs as a deferred constraint trigger, so at commit; its first statement locks the single
+// sequencer row, which stays locked until the commit is visible. Whoever numbers next therefore
+// sees this commit already, positions follow commit order, and the committed positions are always
+// a gap-free prefix: a cursor handed out is never passed by a late commit (invariant I2).
+#include "capture_log.hpp"
+#include "spi.hpp"
+
+extern "C" {
+#include "commands/trigger.h"
+}
+
+#include <map>
+#include <utility>
+
+namespace {
+
+using namespace pgfeed;
+
+Statement take_positions{"UPDATE pgfeed.sequencer SET last_position = last_position + $1 "
+                         "RETURNING last_position - $1"};
+Statement take_topic_seqs{"INSERT INTO pgfeed.topics AS t (name, last_seq) "
+                          "SELECT * FROM unnest($1::text[], $2::int8[]) "
+                          "ON CONFLICT (name) DO UPDATE SET last_seq = t.last_seq + EXCLUDED.last_seq "
+                          "RETURNING name, topic_id, last_seq"};
+Statement insert_items{"INSERT INTO pgfeed.items (position, source, activity_id, topic_id, topic_seq, created_at) "
+                       "SELECT p, s::pg_catalog.regclass, a, NULLIF(t, 0), NULLIF(q, 0), c "
+                       "FROM unnest($1::int8[], $2::oid[], $3::int8[], $4::int4[], $5::int8[], "
+                       "$6::timestamptz[]) AS i(p, s, a, t, q, c)"};
+
+struct NewItem {
+    Oid source;
+    int64_t activity_id;
+    std::string topic; // empty: none
+    int64_t created;
+    bool created_null;
+};
+
+// What the transaction's captured changes add up to, in capture order.
+std::vector<NewItem> net_inserts() {
+    int count = 0;
+    const CapturedChange *log = capture_log_entries(&count);
+    std::map<std::pair<Oid, int64_t>, int> latest; // key -> index of its live insert
+    for (int i = 0; i < count; ++i) {
+        auto key = std::make_pair(log[i].source, log[i].activity_id);
+        if (log[i].cancel)
+            latest.erase(key);
+        else
+            latest[key] = i;
+    }
+    std::map<int, const CapturedChange *> in_order;
+    for (auto [key, index] : latest)
+        in_order[index] = &log[index];
+    std::vector<NewItem> items;
+    for (auto [index, change] : in_order)
+        items.push_back({change->source, change->activity_id, change->topic ? change->topic : "", change->created,
+                         change->created_null});
+    return items;
+}
+
+void number_items(Spi &spi, const std::vector<NewItem> &items) {
+    const int64_t first = spi.run_one(take_positions, {int8_param(static_cast<int64_t>(items.size()))}, false)->int8(1) + 1;
+
+    std::map<std::string, int64_t> per_topic;
+    for (const NewItem &item : items)
+        if (!item.topic.empty())
+            ++per_topic[item.topic];
+    std::map<std::string, std::pair<int32_t, int64_t>> next_seq; // topic -> (id, next sequence number)
+    if (!per_topic.empty()) {
+        std::vector<std::string> names;
+        std::vector<int64_t> counts;
+        for (auto &[name, n] : per_topic)
+            names.push_back(name), counts.push_back(n);
+        for (const Row &row : spi.run(take_topic_seqs, {text_array_param(names), int8_array_param(counts)}, false)) {
+            std::string name = row.text(1);
+            next_seq[name] = {row.int4(2), row.int8(3) - per_topic[name] + 1};
+        }
+    }
+
+    std::vector<int64_t> positions, ids, seqs, created;
+    std::vector<Oid> sources;
+    std::vector<int32_t> topics;
+    std::vector<bool> created_null;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        const NewItem &item = items[i];
+        positions.push_back(first + static_cast<int64_t>(i));
+        sources.push_back(item.source);
+        ids.push_back(item.activity_id);
+        if (item.topic.empty()) {
+            topics.push_back(0), seqs.push_back(0);
+        } else {
+            auto &[topic_id, seq] = next_seq.at(item.topic);
+            topics.push_back(topic_id), seqs.push_back(seq++);
+        }
+        created.push_back(item.created);
+        created_null.push_back(item.created_null);
+    }
+    spi.run(insert_items,
+            {int8_array_param(positions), oid_array_param(sources), int8_array_param(ids), int4_array_param(topics),
+             int8_array_param(seqs), timestamptz_array_param(created, created_null)},
+            false);
+}
+
+} // namespace
+
+PGFEED_FUNCTION(pgfeed_sequence) {
+    if (!CALLED_AS_TRIGGER(fcinfo))
+        throw FeedError(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED, "pgfeed._sequence is called by triggers only");
+    // Every captured row queues one deferred event; the first to fire numbers them all.
+    std::vector<NewItem> items = net_inserts();
+    if (!items.empty()) {
+        Spi spi;
+        number_items(spi, items);
+    }
+    capture_log_clear();
+    return PointerGetDatum(nullptr);
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages pgfeed builds and tests with, when any is missing. Idempotent.
+set -euo pipefail
+packages=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev g++ make cmake
+          libgtest-dev clang-format python3)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "installing: ${missing[*]}"
+    [ "$(id -u)" = 0 ] || { echo "need root to install ${missing[*]}" >&2; exit 1; }
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
