@@ -85,6 +85,8 @@ CREATE TABLE pgfeed.follows (
     PRIMARY KEY (user_id, topic_id)
 );
 
+-- Apps call the functions; only the functions (SECURITY DEFINER) touch the tables.
+GRANT USAGE ON SCHEMA pgfeed TO PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA pgfeed FROM PUBLIC;
 
 -- C++ entry points. Multi-array unnest is syntax, not a function, so the C++ code names it bare:
@@ -149,13 +151,14 @@ CREATE FUNCTION pgfeed.unfollow(user_key text, topic text) RETURNS bool
     LANGUAGE c VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'pgfeed_unfollow';
 
--- Attaching and detaching sources (table owners only) ------------------------------------------------
+-- Attaching and detaching sources: administration, run with the caller's own rights (it creates
+-- triggers on the table and writes pgfeed's tables), so not granted to PUBLIC. -------------------
 
 CREATE FUNCTION pgfeed.attach(source regclass, topic_column name,
                               payload_columns name[] DEFAULT '{}',
                               id_column name DEFAULT 'id', created_column name DEFAULT 'created_at')
     RETURNS bigint
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     col      name;
@@ -167,11 +170,6 @@ BEGIN
        OR payload_columns IS NULL THEN
         RAISE EXCEPTION 'pgfeed.attach: arguments must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF NOT pg_catalog.pg_has_role(session_user,
-            (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = source), 'USAGE') THEN
-        RAISE EXCEPTION 'pgfeed.attach: must be owner of table %', source
-            USING ERRCODE = 'insufficient_privilege';
     END IF;
     IF (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = source) NOT IN ('r', 'p') THEN
         RAISE EXCEPTION 'pgfeed.attach: % is not a table', source
@@ -245,7 +243,7 @@ END
 $$;
 
 CREATE FUNCTION pgfeed.detach(source regclass) RETURNS bigint
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     removed bigint := 0;
@@ -257,11 +255,6 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pgfeed.sources s WHERE s.source = detach.source) THEN
         RAISE EXCEPTION 'pgfeed.detach: table % is not attached', source
             USING ERRCODE = 'undefined_object', HINT = 'pgfeed.sources lists the attached tables.';
-    END IF;
-    IF NOT pg_catalog.pg_has_role(session_user,
-            (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = source), 'USAGE') THEN
-        RAISE EXCEPTION 'pgfeed.detach: must be owner of table %', source
-            USING ERRCODE = 'insufficient_privilege';
     END IF;
     EXECUTE pg_catalog.format('DROP TRIGGER pgfeed_capture ON %s', source);
     EXECUTE pg_catalog.format('DROP TRIGGER pgfeed_sequence ON %s', source);
@@ -276,6 +269,9 @@ BEGIN
     RETURN removed;
 END
 $$;
+
+REVOKE ALL ON FUNCTION pgfeed.attach(regclass, name, name[], name, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgfeed.detach(regclass) FROM PUBLIC;
 
 -- Deletes rows of retired generations; safe to run at any time, e.g. from cron.
 CREATE FUNCTION pgfeed.compact() RETURNS bigint
