@@ -34,7 +34,7 @@ test: deps
 demo: deps
 	$(MAKE) all
 	$(MAKE) install
-	test/demo.sh
+	demo/run.sh
 
 bench: deps
 	$(MAKE) all
