@@ -238,6 +238,9 @@ BEGIN
      WHERE t.name = n.topic;
     UPDATE pgfeed.sequencer SET last_position = base + added;
     DROP TABLE pg_temp.pgfeed_backfill;
+    -- Fresh statistics, so the first plans of the feed functions see the backfilled size.
+    ANALYZE pgfeed.items;
+    ANALYZE pgfeed.topics;
     RETURN added;
 END
 $$;

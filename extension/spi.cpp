@@ -159,7 +159,9 @@ std::vector<Row> Spi::run(Statement &statement, std::initializer_list<SqlArg> pa
     int rc = 0;
     pg_guard([&] {
         if (!statement.plan) {
-            SPIPlanPtr plan = SPI_prepare(statement.sql, n, types);
+            // Generic plans: every statement here is a keyed index access whose best plan does not
+            // depend on the values, and re-planning per call would cost more than running it.
+            SPIPlanPtr plan = SPI_prepare_cursor(statement.sql, n, types, CURSOR_OPT_GENERIC_PLAN);
             if (!plan)
                 elog(ERROR, "pgfeed: could not prepare \"%s\": %s", statement.sql,
                      SPI_result_code_string(SPI_result));
