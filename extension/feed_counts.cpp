@@ -16,7 +16,7 @@ using namespace pgfeed;
     "FROM pgfeed.readers WHERE user_key = $1), "                                                    \
     /* one named topic ($2), or the followed ones when $2 is NULL */                                \
     "t AS (SELECT topic_id, last_seq FROM pgfeed.topics WHERE name = $2 "                           \
-    "UNION ALL SELECT tp.topic_id, tp.last_seq FROM pgfeed.follows f JOIN pgfeed.topics tp USING (topic_id) " \
+    "UNION ALL SELECT tp.topic_id, tp.last_seq FROM pgfeed.follows f JOIN pgfeed.topics tp ON tp.name = f.topic " \
     "WHERE $2 IS NULL AND f.user_id = (SELECT user_id FROM r)) "
 
 #define ITEMS_ABOVE(p)                                                                             \

@@ -22,8 +22,8 @@ Statement unread_topic_items{"SELECT position, coalesce(topic_id, 0) FROM pgfeed
                              "ORDER BY position FOR SHARE"};
 Statement items_at{"SELECT position, coalesce(topic_id, 0) FROM pgfeed.items "
                    "WHERE position = ANY($1) AND NOT deleted ORDER BY position FOR SHARE"};
-Statement followed_topics{"SELECT f.topic_id FROM pgfeed.follows f JOIN pgfeed.readers r USING (user_id) "
-                          "WHERE r.user_key = $1"};
+Statement followed_topics{"SELECT tp.topic_id FROM pgfeed.follows f JOIN pgfeed.readers r USING (user_id) "
+                          "JOIN pgfeed.topics tp ON tp.name = f.topic WHERE r.user_key = $1"};
 Statement tombstones_between{"SELECT count(*) FROM pgfeed.items WHERE deleted AND position > $1 AND position <= $2"};
 Statement topic_by_name{"SELECT topic_id FROM pgfeed.topics WHERE name = $1"};
 

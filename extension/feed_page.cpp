@@ -33,8 +33,8 @@ Statement all_items{ITEM_COLUMNS "WHERE i.position < $1 AND NOT i.deleted ORDER 
 Statement topic_items{ITEM_COLUMNS "WHERE i.topic_id = (SELECT topic_id FROM pgfeed.topics WHERE name = $3) "
                                    "AND i.position < $1 AND NOT i.deleted ORDER BY i.position DESC LIMIT $2"};
 // One index scan per followed topic, merged: never a sort of the topics' whole history.
-Statement followed_items{"SELECT x.* FROM pgfeed.follows f, LATERAL (" ITEM_COLUMNS
-                         "WHERE i.topic_id = f.topic_id AND i.position < $1 AND NOT i.deleted "
+Statement followed_items{"SELECT x.* FROM pgfeed.follows f JOIN pgfeed.topics tp ON tp.name = f.topic, LATERAL ("
+                         ITEM_COLUMNS "WHERE i.topic_id = tp.topic_id AND i.position < $1 AND NOT i.deleted "
                          "ORDER BY i.position DESC LIMIT $2) x "
                          "WHERE f.user_id = $3 ORDER BY x.position DESC LIMIT $2"};
 

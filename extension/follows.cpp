@@ -7,11 +7,9 @@ namespace {
 using namespace pgfeed;
 
 Statement topic_column_attached{"SELECT 1 FROM pgfeed.sources WHERE topic_column = $1 LIMIT 1"};
-Statement ensure_topic{"INSERT INTO pgfeed.topics (name) VALUES ($1) ON CONFLICT (name) DO NOTHING"};
-Statement topic_id_of{"SELECT topic_id FROM pgfeed.topics WHERE name = $1"};
-Statement insert_follow{"INSERT INTO pgfeed.follows (user_id, topic_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"};
-Statement delete_follow{"DELETE FROM pgfeed.follows f USING pgfeed.readers r, pgfeed.topics t "
-                        "WHERE r.user_key = $1 AND t.name = $2 AND f.user_id = r.user_id AND f.topic_id = t.topic_id"};
+Statement insert_follow{"INSERT INTO pgfeed.follows (user_id, topic) VALUES ($1, $2) ON CONFLICT DO NOTHING"};
+Statement delete_follow{"DELETE FROM pgfeed.follows f USING pgfeed.readers r "
+                        "WHERE r.user_key = $1 AND f.user_id = r.user_id AND f.topic = $2"};
 
 } // namespace
 
@@ -23,9 +21,7 @@ PGFEED_FUNCTION(pgfeed_follow) {
         throw FeedError(ERRCODE_UNDEFINED_OBJECT, "no attached table has the topic column \"" + topic_column(topic) + "\"",
                         "pgfeed.sources lists the topic column of each attached table.");
     Reader reader = lock_reader(spi, user_key);
-    spi.run(ensure_topic, {text_param(topic)}, false);
-    int32_t topic_id = spi.run_one(topic_id_of, {text_param(topic)}, false)->int4(1);
-    spi.run(insert_follow, {int4_param(reader.user_id), int4_param(topic_id)}, false);
+    spi.run(insert_follow, {int4_param(reader.user_id), text_param(topic)}, false);
     PG_RETURN_BOOL(spi.processed() == 1);
 }
 

@@ -79,10 +79,12 @@ CREATE TABLE pgfeed.topic_nets (
     PRIMARY KEY (user_id, topic_id)
 ) WITH (fillfactor = 70);
 
+-- Topics by name: following a topic that has no items yet creates nothing that an inserting
+-- transaction would have to wait for.
 CREATE TABLE pgfeed.follows (
-    user_id  int NOT NULL,
-    topic_id int NOT NULL,
-    PRIMARY KEY (user_id, topic_id)
+    user_id int  NOT NULL,
+    topic   text NOT NULL,
+    PRIMARY KEY (user_id, topic)
 );
 
 -- Apps call the functions; only the functions (SECURITY DEFINER) touch the tables.
