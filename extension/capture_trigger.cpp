@@ -32,7 +32,8 @@ int column_number(TupleDesc desc, const char *name, Relation rel) {
     int attnum = SPI_fnumber(desc, name);
     if (attnum <= 0)
         throw FeedError(ERRCODE_UNDEFINED_COLUMN,
-                        std::string("attached table ") + RelationGetRelationName(rel) + " has no column \"" + name + "\"",
+                        std::string("attached table ") + RelationGetRelationName(rel) + " has no column \"" + name +
+                            "\"",
                         "Detach and attach the table again after renaming columns.");
     return attnum;
 }
@@ -49,11 +50,18 @@ RowKey read_row(HeapTuple tuple, TriggerData *trigger) {
     bool null = false;
     Datum id = heap_getattr(tuple, id_col, desc, &null);
     if (null)
-        throw FeedError(ERRCODE_NOT_NULL_VIOLATION, std::string("the id column \"") + args[0] + "\" of an attached row is NULL");
+        throw FeedError(ERRCODE_NOT_NULL_VIOLATION,
+                        std::string("the id column \"") + args[0] + "\" of an attached row is NULL");
     switch (TupleDescAttr(desc, id_col - 1)->atttypid) {
-    case INT2OID: key.activity_id = DatumGetInt16(id); break;
-    case INT4OID: key.activity_id = DatumGetInt32(id); break;
-    default: key.activity_id = DatumGetInt64(id); break;
+    case INT2OID:
+        key.activity_id = DatumGetInt16(id);
+        break;
+    case INT4OID:
+        key.activity_id = DatumGetInt32(id);
+        break;
+    default:
+        key.activity_id = DatumGetInt64(id);
+        break;
     }
     Datum created = heap_getattr(tuple, created_col, desc, &key.created_null);
     if (!key.created_null)
@@ -69,9 +77,9 @@ RowKey read_row(HeapTuple tuple, TriggerData *trigger) {
         });
         key.topic = std::string(args[1]) + ":" + value;
         if (key.topic->size() > kMaxTopicBytes)
-            throw FeedError(ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
-                            "topic \"" + key.topic->substr(0, 64) + "...\" is longer than " +
-                                std::to_string(kMaxTopicBytes) + " bytes");
+            throw FeedError(ERRCODE_STRING_DATA_RIGHT_TRUNCATION, "topic \"" + key.topic->substr(0, 64) +
+                                                                      "...\" is longer than " +
+                                                                      std::to_string(kMaxTopicBytes) + " bytes");
     }
     return key;
 }
@@ -129,7 +137,8 @@ void capture_update(Oid source, const RowKey &before, const RowKey &after) {
 
 void require_row_trigger(FunctionCallInfo fcinfo) {
     if (!CALLED_AS_TRIGGER(fcinfo))
-        throw FeedError(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED, "pgfeed trigger functions are called by triggers only");
+        throw FeedError(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+                        "pgfeed trigger functions are called by triggers only");
     TriggerData *trigger = reinterpret_cast<TriggerData *>(fcinfo->context);
     if (!TRIGGER_FIRED_FOR_ROW(trigger->tg_event) || trigger->tg_trigger->tgnargs != 3)
         throw FeedError(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,

@@ -10,30 +10,29 @@ namespace {
 
 using namespace pgfeed;
 
-#define READER_CTE                                                                                 \
-    "WITH r AS (SELECT coalesce(max(user_id), 0) AS user_id, coalesce(max(horizon), 0) AS horizon, " \
-    "coalesce(max(generation), 0) AS generation, coalesce(max(net_total), 0) AS net_total "         \
-    "FROM pgfeed.readers WHERE user_key = $1), "                                                    \
-    /* one named topic ($2), or the followed ones when $2 is NULL */                                \
-    "t AS (SELECT topic_id, last_seq FROM pgfeed.topics WHERE name = $2 "                           \
-    "UNION ALL SELECT tp.topic_id, tp.last_seq FROM pgfeed.follows f JOIN pgfeed.topics tp ON tp.name = f.topic " \
+#define READER_CTE                                                                                                     \
+    "WITH r AS (SELECT coalesce(max(user_id), 0) AS user_id, coalesce(max(horizon), 0) AS horizon, "                   \
+    "coalesce(max(generation), 0) AS generation, coalesce(max(net_total), 0) AS net_total "                            \
+    "FROM pgfeed.readers WHERE user_key = $1), " /* one named topic ($2), or the followed ones when $2 is NULL */      \
+    "t AS (SELECT topic_id, last_seq FROM pgfeed.topics WHERE name = $2 "                                              \
+    "UNION ALL SELECT tp.topic_id, tp.last_seq FROM pgfeed.follows f JOIN pgfeed.topics tp ON tp.name = f.topic "      \
     "WHERE $2 IS NULL AND f.user_id = (SELECT user_id FROM r)) "
 
-#define ITEMS_ABOVE(p)                                                                             \
+#define ITEMS_ABOVE(p)                                                                                                 \
     "(s.last_position - " p " - (SELECT count(*) FROM pgfeed.items i WHERE i.deleted AND i.position > " p "))"
 
-#define TOPIC_ITEMS_ABOVE(p)                                                                       \
-    "(t.last_seq - coalesce((SELECT i.topic_seq FROM pgfeed.items i WHERE i.topic_id = t.topic_id " \
-    "AND i.position <= " p " ORDER BY i.position DESC LIMIT 1), 0) "                                \
+#define TOPIC_ITEMS_ABOVE(p)                                                                                           \
+    "(t.last_seq - coalesce((SELECT i.topic_seq FROM pgfeed.items i WHERE i.topic_id = t.topic_id "                    \
+    "AND i.position <= " p " ORDER BY i.position DESC LIMIT 1), 0) "                                                   \
     "- (SELECT count(*) FROM pgfeed.items i WHERE i.deleted AND i.topic_id = t.topic_id AND i.position > " p "))"
 
-#define TOPIC_NET                                                                                  \
-    "coalesce((SELECT n.net FROM pgfeed.topic_nets n WHERE n.user_id = r.user_id "                  \
+#define TOPIC_NET                                                                                                      \
+    "coalesce((SELECT n.net FROM pgfeed.topic_nets n WHERE n.user_id = r.user_id "                                     \
     "AND n.topic_id = t.topic_id AND n.generation = r.generation), 0)"
 
 Statement unread_all{READER_CTE "SELECT " ITEMS_ABOVE("r.horizon") " + r.net_total FROM pgfeed.sequencer s, r"};
 Statement unread_topics{READER_CTE "SELECT coalesce(sum(" TOPIC_ITEMS_ABOVE("r.horizon") " + " TOPIC_NET "), 0)::int8 "
-                                   "FROM t, r"};
+                                                                                         "FROM t, r"};
 Statement since_all{"SELECT greatest(0, " ITEMS_ABOVE("$1") ") FROM pgfeed.sequencer s"};
 Statement since_topics{READER_CTE "SELECT coalesce(sum(greatest(0, " TOPIC_ITEMS_ABOVE("$3") ")), 0)::int8 FROM t"};
 
@@ -59,8 +58,9 @@ PGFEED_FUNCTION(pgfeed_count_since) {
     require_not_null(fcinfo, 2, "after");
     int64_t after = *optional_position_arg(fcinfo, 2, "after");
     Spi spi;
-    auto row = feed.kind == FeedSpec::Kind::All
-                   ? spi.run_one(since_all, {int8_param(after)}, true)
-                   : spi.run_one(since_topics, {text_param(user_key), topic_or_following(feed), int8_param(after)}, true);
+    auto row =
+        feed.kind == FeedSpec::Kind::All
+            ? spi.run_one(since_all, {int8_param(after)}, true)
+            : spi.run_one(since_topics, {text_param(user_key), topic_or_following(feed), int8_param(after)}, true);
     PG_RETURN_INT64(row->int8(1));
 }

@@ -135,8 +135,8 @@ PGFEED_FUNCTION(pgfeed_mark_all_read) {
     };
     std::vector<ItemRef> items;
     if (target > reader.horizon)
-        for (const Row &row : spi.run(unread_topic_items,
-                                      {int4_array_param(topics), int8_param(reader.horizon), int8_param(target)}, false))
+        for (const Row &row : spi.run(
+                 unread_topic_items, {int4_array_param(topics), int8_param(reader.horizon), int8_param(target)}, false))
             items.push_back({row.int8(1), row.int4(2)});
     ChunkCache bits(spi, reader, false);
     std::vector<int64_t> flipped;

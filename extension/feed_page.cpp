@@ -25,18 +25,19 @@ constexpr int kMaxPageSize = 1000;
 // Shorter runs of read items are stepped through: a jump costs a query.
 constexpr int64_t kRunWorthJumping = 32;
 
-#define ITEM_COLUMNS                                                                               \
-    "SELECT i.position, i.activity_id, i.source::pg_catalog.oid, t.name, i.created_at "             \
+#define ITEM_COLUMNS                                                                                                   \
+    "SELECT i.position, i.activity_id, i.source::pg_catalog.oid, t.name, i.created_at "                                \
     "FROM pgfeed.items i LEFT JOIN pgfeed.topics t ON t.topic_id = i.topic_id "
 
 Statement all_items{ITEM_COLUMNS "WHERE i.position < $1 AND NOT i.deleted ORDER BY i.position DESC LIMIT $2"};
 Statement topic_items{ITEM_COLUMNS "WHERE i.topic_id = (SELECT topic_id FROM pgfeed.topics WHERE name = $3) "
                                    "AND i.position < $1 AND NOT i.deleted ORDER BY i.position DESC LIMIT $2"};
 // One index scan per followed topic, merged: never a sort of the topics' whole history.
-Statement followed_items{"SELECT x.* FROM pgfeed.follows f JOIN pgfeed.topics tp ON tp.name = f.topic, LATERAL ("
-                         ITEM_COLUMNS "WHERE i.topic_id = tp.topic_id AND i.position < $1 AND NOT i.deleted "
-                         "ORDER BY i.position DESC LIMIT $2) x "
-                         "WHERE f.user_id = $3 ORDER BY x.position DESC LIMIT $2"};
+Statement followed_items{
+    "SELECT x.* FROM pgfeed.follows f JOIN pgfeed.topics tp ON tp.name = f.topic, LATERAL (" ITEM_COLUMNS
+    "WHERE i.topic_id = tp.topic_id AND i.position < $1 AND NOT i.deleted "
+    "ORDER BY i.position DESC LIMIT $2) x "
+    "WHERE f.user_id = $3 ORDER BY x.position DESC LIMIT $2"};
 
 struct PageRow {
     int64_t position;

@@ -18,7 +18,8 @@ PGFEED_FUNCTION(pgfeed_follow) {
     std::string topic = topic_arg(fcinfo, 1);
     Spi spi;
     if (!spi.run_one(topic_column_attached, {text_param(topic_column(topic))}, false))
-        throw FeedError(ERRCODE_UNDEFINED_OBJECT, "no attached table has the topic column \"" + topic_column(topic) + "\"",
+        throw FeedError(ERRCODE_UNDEFINED_OBJECT,
+                        "no attached table has the topic column \"" + topic_column(topic) + "\"",
                         "pgfeed.sources lists the topic column of each attached table.");
     Reader reader = lock_reader(spi, user_key);
     spi.run(insert_follow, {int4_param(reader.user_id), text_param(topic)}, false);

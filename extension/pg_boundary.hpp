@@ -57,10 +57,10 @@ template <typename F> void pg_guard(F &&backend_calls) {
 
 } // namespace pgfeed
 
-#define PGFEED_FUNCTION(name)                                                                      \
-    static Datum name##_body(FunctionCallInfo fcinfo);                                             \
-    extern "C" {                                                                                   \
-    PG_FUNCTION_INFO_V1(name);                                                                     \
-    }                                                                                              \
-    extern "C" Datum name(PG_FUNCTION_ARGS) { return pgfeed::call_guarded(fcinfo, name##_body); } \
+#define PGFEED_FUNCTION(name)                                                                                          \
+    static Datum name##_body(FunctionCallInfo fcinfo);                                                                 \
+    extern "C" {                                                                                                       \
+    PG_FUNCTION_INFO_V1(name);                                                                                         \
+    }                                                                                                                  \
+    extern "C" Datum name(PG_FUNCTION_ARGS) { return pgfeed::call_guarded(fcinfo, name##_body); }                      \
     static Datum name##_body(FunctionCallInfo fcinfo)

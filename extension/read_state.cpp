@@ -75,10 +75,11 @@ ChunkCache::Entry &ChunkCache::chunk(int64_t chunk_no) {
     if (may_have_bits(chunk_no)) {
         // Fetch this chunk and the ones below it at once: callers walk down the feed.
         int64_t lo = std::max(chunk_no - kChunkFetch + 1, chunk_of(*reader_.bits_lo));
-        for (const Row &row : spi_.run(select_chunks,
-                                       {int4_param(reader_.user_id), int4_param(reader_.generation),
-                                        int4_param(static_cast<int32_t>(lo)), int4_param(static_cast<int32_t>(chunk_no))},
-                                       read_only_)) {
+        for (const Row &row :
+             spi_.run(select_chunks,
+                      {int4_param(reader_.user_id), int4_param(reader_.generation),
+                       int4_param(static_cast<int32_t>(lo)), int4_param(static_cast<int32_t>(chunk_no))},
+                      read_only_)) {
             std::vector<uint8_t> bytes = row.bytea(2);
             chunks_.try_emplace(row.int4(1), Entry{ChunkBits::decode(bytes.data(), bytes.size()), false});
         }
@@ -161,10 +162,10 @@ void add_topic_nets(Spi &spi, const Reader &reader, const std::map<int32_t, int6
     }
     if (topics.empty())
         return;
-    spi.run(upsert_nets,
-            {int4_param(reader.user_id), int4_param(reader.generation), int4_array_param(topics),
-             int8_array_param(nets)},
-            false);
+    spi.run(
+        upsert_nets,
+        {int4_param(reader.user_id), int4_param(reader.generation), int4_array_param(topics), int8_array_param(nets)},
+        false);
 }
 
 int apply_marks(Spi &spi, Reader &reader, ChunkCache &bits, const std::vector<ItemRef> &items, bool to_read) {

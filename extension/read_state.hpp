@@ -17,7 +17,7 @@ struct Reader {
     int32_t user_id = 0;
     int64_t horizon = 0;
     int32_t generation = 0;
-    int64_t net_total = 0; // unread items minus items above the horizon, see pgfeed.readers
+    int64_t net_total = 0;                   // unread items minus items above the horizon, see pgfeed.readers
     std::optional<int64_t> bits_lo, bits_hi; // bounds of the set bits of this generation
 };
 

@@ -60,7 +60,8 @@ std::vector<NewItem> net_inserts() {
 }
 
 void number_items(Spi &spi, const std::vector<NewItem> &items) {
-    const int64_t first = spi.run_one(take_positions, {int8_param(static_cast<int64_t>(items.size()))}, false)->int8(1) + 1;
+    const int64_t first =
+        spi.run_one(take_positions, {int8_param(static_cast<int64_t>(items.size()))}, false)->int8(1) + 1;
 
     std::map<std::string, int64_t> per_topic;
     for (const NewItem &item : items)

@@ -163,8 +163,7 @@ std::vector<Row> Spi::run(Statement &statement, std::initializer_list<SqlArg> pa
             // depend on the values, and re-planning per call would cost more than running it.
             SPIPlanPtr plan = SPI_prepare_cursor(statement.sql, n, types, CURSOR_OPT_GENERIC_PLAN);
             if (!plan)
-                elog(ERROR, "pgfeed: could not prepare \"%s\": %s", statement.sql,
-                     SPI_result_code_string(SPI_result));
+                elog(ERROR, "pgfeed: could not prepare \"%s\": %s", statement.sql, SPI_result_code_string(SPI_result));
             SPI_keepplan(plan);
             statement.plan = plan;
         }

@@ -41,7 +41,8 @@ ChunkBits ChunkBits::decode(const uint8_t *data, std::size_t size) {
         return bits;
     }
     if (size % 2 != 0 || size / 2 > static_cast<std::size_t>(kMaxArrayOffsets))
-        throw CorruptReadState("read chunk of " + std::to_string(size) + " bytes is neither an offset array nor a bitmap");
+        throw CorruptReadState("read chunk of " + std::to_string(size) +
+                               " bytes is neither an offset array nor a bitmap");
     int previous = -1;
     for (std::size_t i = 0; i < size; i += 2) {
         int offset = data[i] | (data[i + 1] << 8);
