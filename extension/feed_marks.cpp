@@ -52,8 +52,9 @@ Datum mark(FunctionCallInfo fcinfo, bool to_read) {
     if (ids.empty())
         PG_RETURN_INT32(0);
     Spi spi;
-    Reader reader = lock_reader(spi, user_key);
+    // Items first, then the reader: the order a delete takes them in, so the two never deadlock.
     std::vector<ItemRef> items = items_by_id(spi, ids, source);
+    Reader reader = lock_reader(spi, user_key);
     ChunkCache bits(spi, reader, false);
     PG_RETURN_INT32(apply_marks(spi, reader, bits, items, to_read));
 }
@@ -114,30 +115,33 @@ PGFEED_FUNCTION(pgfeed_mark_all_read) {
     FeedSpec feed = feed_arg(fcinfo, 1);
     std::optional<int64_t> up_to = optional_position_arg(fcinfo, 2, "up_to");
     Spi spi;
-    Reader reader = lock_reader(spi, user_key);
     // Never beyond what this transaction can see: later commits get higher positions (I2).
     int64_t visible = spi.run_one(visible_last_position, {}, false)->int8(1);
     int64_t target = up_to ? std::min(*up_to, visible) : visible;
 
-    if (feed.kind == FeedSpec::Kind::All && target > reader.horizon)
-        PG_RETURN_INT64(move_horizon(spi, reader, target));
-
-    // Otherwise mark the feed's unread items one by one: above the horizon those in its topics,
-    // below it those whose bit makes them unread.
+    // On a topic or 'following', the feed's items above the horizon are marked one by one. They
+    // are locked before the reader, as a delete does; the horizon can only have risen meanwhile,
+    // and apply_marks skips what it covers.
     std::vector<int32_t> topics;
+    std::vector<ItemRef> items;
     if (feed.kind != FeedSpec::Kind::All) {
         topics = feed_topics(spi, feed, user_key);
         if (topics.empty())
             PG_RETURN_INT64(0);
+        int64_t horizon = load_reader(spi, user_key).horizon;
+        if (target > horizon)
+            for (const Row &row : spi.run(unread_topic_items,
+                                          {int4_array_param(topics), int8_param(horizon), int8_param(target)}, false))
+                items.push_back({row.int8(1), row.int4(2)});
     }
+    Reader reader = lock_reader(spi, user_key);
+    if (feed.kind == FeedSpec::Kind::All && target > reader.horizon)
+        PG_RETURN_INT64(move_horizon(spi, reader, target));
+
+    // Below the horizon, the items whose bit makes them unread.
     auto in_feed = [&](int32_t topic) {
         return feed.kind == FeedSpec::Kind::All || std::find(topics.begin(), topics.end(), topic) != topics.end();
     };
-    std::vector<ItemRef> items;
-    if (target > reader.horizon)
-        for (const Row &row : spi.run(
-                 unread_topic_items, {int4_array_param(topics), int8_param(reader.horizon), int8_param(target)}, false))
-            items.push_back({row.int8(1), row.int4(2)});
     ChunkCache bits(spi, reader, false);
     std::vector<int64_t> flipped;
     for (auto p = bits.highest_set_below(std::min(reader.horizon, target) + 1, 0); p; p = bits.highest_set_below(*p, 0))
