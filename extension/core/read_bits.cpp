@@ -38,6 +38,8 @@ ChunkBits ChunkBits::decode(const uint8_t *data, std::size_t size) {
                 word = (word << 8) | data[w * 8 + b];
             bits.words_[w] = word;
         }
+        if (bits.count() <= kMaxArrayOffsets)
+            throw CorruptReadState("read chunk bitmap holds too few bits to have been stored as a bitmap");
         return bits;
     }
     if (size % 2 != 0 || size / 2 > static_cast<std::size_t>(kMaxArrayOffsets))
