@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/pg_cluster.sh
 work=$(mktemp -d /tmp/pgfeed-test.XXXXXX)
+chmod 755 "$work" # the server runs as postgres when we are root
 pg_cluster_start "$work/pg"
 mkdir -p build/regress
 failed=0
