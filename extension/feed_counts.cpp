@@ -27,8 +27,8 @@ using namespace pgfeed;
     "- (SELECT count(*) FROM pgfeed.items i WHERE i.deleted AND i.topic_id = t.topic_id AND i.position > " p "))"
 
 #define TOPIC_NET                                                                                                      \
-    "coalesce((SELECT n.net FROM pgfeed.topic_nets n WHERE n.user_id = r.user_id "                                     \
-    "AND n.topic_id = t.topic_id AND n.generation = r.generation), 0)"
+    "coalesce((SELECT n.nets[t.topic_id % 64 + 1] FROM pgfeed.topic_nets n WHERE n.user_id = r.user_id "               \
+    "AND n.bucket = t.topic_id / 64 AND n.generation = r.generation), 0)"
 
 Statement unread_all{READER_CTE "SELECT " ITEMS_ABOVE("r.horizon") " + r.net_total FROM pgfeed.sequencer s, r"};
 Statement unread_topics{READER_CTE "SELECT coalesce(sum(" TOPIC_ITEMS_ABOVE("r.horizon") " + " TOPIC_NET "), 0)::int8 "

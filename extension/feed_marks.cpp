@@ -70,6 +70,20 @@ std::vector<int32_t> feed_topics(Spi &spi, const FeedSpec &feed, const std::stri
     return topics;
 }
 
+// Locks, before the reader, the items whose bits mark_all_read may clear: those at or below
+// `target`, unless moving the horizon alone will do. Bits set meanwhile are locked later, rarely.
+void lock_flipped_items(Spi &spi, const std::string &user_key, const FeedSpec &feed, int64_t target) {
+    Reader reader = load_reader(spi, user_key);
+    if (!reader.bits_lo || (feed.kind == FeedSpec::Kind::All && target > reader.horizon && *reader.bits_hi <= target))
+        return;
+    ChunkCache bits(spi, reader, true);
+    std::vector<int64_t> positions;
+    for (auto p = bits.highest_set_below(target + 1, 0); p; p = bits.highest_set_below(*p, 0))
+        positions.push_back(*p);
+    if (!positions.empty())
+        spi.run(items_at, {int8_array_param(positions)}, false);
+}
+
 // Everything at or below `up_to` becomes read: the horizon moves, and the bits below it go.
 // Returns how many items became read.
 int64_t move_horizon(Spi &spi, Reader &reader, int64_t up_to) {
@@ -134,6 +148,7 @@ PGFEED_FUNCTION(pgfeed_mark_all_read) {
                                           {int4_array_param(topics), int8_param(horizon), int8_param(target)}, false))
                 items.push_back({row.int8(1), row.int4(2)});
     }
+    lock_flipped_items(spi, user_key, feed, target);
     Reader reader = lock_reader(spi, user_key);
     if (feed.kind == FeedSpec::Kind::All && target > reader.horizon)
         PG_RETURN_INT64(move_horizon(spi, reader, target));

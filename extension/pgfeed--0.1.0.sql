@@ -70,13 +70,14 @@ CREATE TABLE pgfeed.read_chunks (
 -- Deleting an item finds the users whose chunk holds its bit.
 CREATE INDEX read_chunks_chunk ON pgfeed.read_chunks (chunk_no);
 
--- Per user and topic: the part of net_total that belongs to the topic.
+-- Per user, the part of net_total that belongs to each topic: nets[topic_id % 64 + 1] of the row
+-- with bucket = topic_id / 64. A row per topic would cost more than all of a user's read marks.
 CREATE TABLE pgfeed.topic_nets (
     user_id    int    NOT NULL,
-    topic_id   int    NOT NULL,
+    bucket     int    NOT NULL,
     generation int    NOT NULL,
-    net        bigint NOT NULL,
-    PRIMARY KEY (user_id, topic_id)
+    nets       int4[] NOT NULL,
+    PRIMARY KEY (user_id, bucket)
 ) WITH (fillfactor = 70);
 
 -- Topics by name: following a topic that has no items yet creates nothing that an inserting

@@ -18,12 +18,14 @@ Statement upsert_chunk{"INSERT INTO pgfeed.read_chunks AS c (user_id, chunk_no, 
                        "VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, chunk_no) "
                        "DO UPDATE SET generation = EXCLUDED.generation, bits = EXCLUDED.bits"};
 Statement delete_chunk{"DELETE FROM pgfeed.read_chunks WHERE user_id = $1 AND chunk_no = $2"};
-Statement upsert_nets{"INSERT INTO pgfeed.topic_nets AS n (user_id, topic_id, generation, net) "
-                      "SELECT $1, d.topic_id, $2, d.net FROM unnest($3::int4[], $4::int8[]) AS d(topic_id, net) "
-                      "ON CONFLICT (user_id, topic_id) DO UPDATE SET "
-                      "net = CASE WHEN n.generation = EXCLUDED.generation THEN n.net + EXCLUDED.net "
-                      "ELSE EXCLUDED.net END, generation = EXCLUDED.generation"};
+Statement upsert_nets{"INSERT INTO pgfeed.topic_nets AS n (user_id, bucket, generation, nets) "
+                      "VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, bucket) DO UPDATE SET "
+                      "nets = CASE WHEN n.generation = EXCLUDED.generation "
+                      "THEN ARRAY(SELECT a + b FROM unnest(n.nets, EXCLUDED.nets) AS u(a, b)) "
+                      "ELSE EXCLUDED.nets END, generation = EXCLUDED.generation"};
 
+// Topics per row of pgfeed.topic_nets; the SQL of feed_counts.cpp spells it out too.
+constexpr int32_t kTopicsPerBucket = 64;
 // Chunks fetched per query: a heavy reader's run of marks usually fits in one fetch.
 constexpr int64_t kChunkFetch = 64;
 
@@ -152,20 +154,18 @@ void ChunkCache::save() {
 }
 
 void add_topic_nets(Spi &spi, const Reader &reader, const std::map<int32_t, int64_t> &delta) {
-    std::vector<int32_t> topics;
-    std::vector<int64_t> nets;
+    std::map<int32_t, std::vector<int32_t>> buckets; // bucket -> nets of its kTopicsPerBucket topics
     for (auto [topic, net] : delta) {
         if (topic == 0 || net == 0)
             continue;
-        topics.push_back(topic);
-        nets.push_back(net);
+        auto &nets = buckets[topic / kTopicsPerBucket];
+        nets.resize(kTopicsPerBucket);
+        nets[topic % kTopicsPerBucket] += static_cast<int32_t>(net);
     }
-    if (topics.empty())
-        return;
-    spi.run(
-        upsert_nets,
-        {int4_param(reader.user_id), int4_param(reader.generation), int4_array_param(topics), int8_array_param(nets)},
-        false);
+    for (auto &[bucket, nets] : buckets)
+        spi.run(upsert_nets,
+                {int4_param(reader.user_id), int4_param(bucket), int4_param(reader.generation), int4_array_param(nets)},
+                false);
 }
 
 int apply_marks(Spi &spi, Reader &reader, ChunkCache &bits, const std::vector<ItemRef> &items, bool to_read) {

@@ -5,6 +5,7 @@ extern "C" {
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 }
 
@@ -144,7 +145,11 @@ Spi::~Spi() {
         pg_guard([] { SPI_finish(); });
 }
 
-std::vector<Row> Spi::run(Statement &statement, std::initializer_list<SqlArg> params, bool read_only) {
+namespace {
+enum class SnapshotChoice { Caller, Fresh, Latest };
+
+std::vector<Row> execute(Statement &statement, std::initializer_list<SqlArg> params, SnapshotChoice snapshot,
+                         uint64_t &processed) {
     Oid types[16];
     Datum values[16];
     char nulls[16];
@@ -155,7 +160,6 @@ std::vector<Row> Spi::run(Statement &statement, std::initializer_list<SqlArg> pa
         nulls[n] = p.is_null ? 'n' : ' ';
         ++n;
     }
-    std::vector<Row> rows;
     int rc = 0;
     pg_guard([&] {
         if (!statement.plan) {
@@ -167,15 +171,29 @@ std::vector<Row> Spi::run(Statement &statement, std::initializer_list<SqlArg> pa
             SPI_keepplan(plan);
             statement.plan = plan;
         }
-        rc = SPI_execute_plan(statement.plan, values, nulls, read_only, 0);
+        if (snapshot == SnapshotChoice::Latest)
+            rc = SPI_execute_snapshot(statement.plan, values, nulls, GetLatestSnapshot(), InvalidSnapshot, false, false,
+                                      0);
+        else
+            rc = SPI_execute_plan(statement.plan, values, nulls, snapshot == SnapshotChoice::Caller, 0);
     });
     if (rc < 0)
         throw std::runtime_error(std::string("SPI failed: ") + SPI_result_code_string(rc));
-    processed_ = SPI_processed;
+    processed = SPI_processed;
+    std::vector<Row> rows;
     if (SPI_tuptable)
         for (uint64_t i = 0; i < SPI_processed; ++i)
             rows.emplace_back(SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
     return rows;
+}
+} // namespace
+
+std::vector<Row> Spi::run(Statement &statement, std::initializer_list<SqlArg> params, bool read_only) {
+    return execute(statement, params, read_only ? SnapshotChoice::Caller : SnapshotChoice::Fresh, processed_);
+}
+
+std::vector<Row> Spi::run_latest(Statement &statement, std::initializer_list<SqlArg> params) {
+    return execute(statement, params, SnapshotChoice::Latest, processed_);
 }
 
 std::optional<Row> Spi::run_one(Statement &statement, std::initializer_list<SqlArg> params, bool read_only) {

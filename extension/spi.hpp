@@ -69,6 +69,9 @@ class Spi {
     // Runs `statement`; the rows stay readable until the next run. `read_only` statements see the
     // caller's snapshot; the others take a fresh one under READ COMMITTED.
     std::vector<Row> run(Statement &statement, std::initializer_list<SqlArg> params, bool read_only);
+    // Runs a query with the latest snapshot whatever the isolation level, as foreign-key checks
+    // do: for finding rows a concurrent committed transaction wrote after this one's snapshot.
+    std::vector<Row> run_latest(Statement &statement, std::initializer_list<SqlArg> params);
     // Shorthand for statements that return at most one row.
     std::optional<Row> run_one(Statement &statement, std::initializer_list<SqlArg> params, bool read_only);
     uint64_t processed() const { return processed_; }

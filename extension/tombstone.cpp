@@ -8,7 +8,9 @@ namespace {
 Statement mark_deleted{"UPDATE pgfeed.items SET deleted = true "
                        "WHERE activity_id = $1 AND source = $2::pg_catalog.regclass AND NOT deleted "
                        "RETURNING position, coalesce(topic_id, 0)"};
-// Users whose current chunk may hold the bit, in user order so concurrent deletes lock alike.
+// Users whose current chunk may hold the bit, in user order so concurrent deletes lock alike. Read
+// with the latest snapshot: under REPEATABLE READ a mark committed after this transaction's snapshot
+// must still be found (locking that user's row then raises the serialization error).
 Statement users_with_chunk{"SELECT r.user_key FROM pgfeed.read_chunks c JOIN pgfeed.readers r "
                            "ON r.user_id = c.user_id AND r.generation = c.generation "
                            "WHERE c.chunk_no = $1 ORDER BY r.user_id"};
@@ -21,7 +23,7 @@ bool tombstone_item(Spi &spi, Oid source, int64_t activity_id) {
     const int64_t position = item->int8(1);
     const int32_t topic_id = item->int4(2);
     std::vector<std::string> users;
-    for (const Row &row : spi.run(users_with_chunk, {int4_param(static_cast<int32_t>(chunk_of(position)))}, false))
+    for (const Row &row : spi.run_latest(users_with_chunk, {int4_param(static_cast<int32_t>(chunk_of(position)))}))
         users.push_back(row.text(1));
     for (const std::string &user_key : users) {
         Reader reader = lock_reader(spi, user_key);
