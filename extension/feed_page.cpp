@@ -116,6 +116,16 @@ std::vector<PageRow> read_page(Spi &spi, const std::string &user_key, const Feed
     if (feed.kind == FeedSpec::Kind::Following && !reader.exists)
         return page; // follows nothing
     ChunkCache bits(spi, reader, true);
+    if (unread_only) {
+        // A heavy reader's newest items are one long run of marks: start below it rather than
+        // fetch a batch of read items first.
+        int64_t top = std::min(before - 1, reader.last_position);
+        if (top > reader.horizon && bits.test(top)) {
+            int64_t run_start = std::max(bits.run_start(top), reader.horizon + 1);
+            if (top - run_start >= kRunWorthJumping)
+                before = run_start;
+        }
+    }
     FeedCursor cursor(spi, feed, reader.user_id, before, page_size + 1);
     while (static_cast<int>(page.size()) < page_size) {
         std::optional<PageRow> item = cursor.next();

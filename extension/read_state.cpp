@@ -5,8 +5,8 @@
 namespace pgfeed {
 
 namespace {
-Statement select_reader{"SELECT user_id, horizon, generation, net_total, bits_lo, bits_hi "
-                        "FROM pgfeed.readers WHERE user_key = $1"};
+Statement select_reader{"SELECT r.user_id, r.horizon, r.generation, r.net_total, r.bits_lo, r.bits_hi, "
+                        "s.last_position FROM pgfeed.sequencer s LEFT JOIN pgfeed.readers r ON r.user_key = $1"};
 Statement select_reader_for_update{"SELECT user_id, horizon, generation, net_total, bits_lo, bits_hi "
                                    "FROM pgfeed.readers WHERE user_key = $1 FOR UPDATE"};
 Statement insert_reader{"INSERT INTO pgfeed.readers (user_key) VALUES ($1) ON CONFLICT (user_key) DO NOTHING"};
@@ -45,8 +45,10 @@ Reader reader_from(const Row &row) {
 } // namespace
 
 Reader load_reader(Spi &spi, const std::string &user_key) {
-    auto row = spi.run_one(select_reader, {text_param(user_key)}, true);
-    return row ? reader_from(*row) : Reader{};
+    Row row = *spi.run_one(select_reader, {text_param(user_key)}, true);
+    Reader reader = row.is_null(1) ? Reader{} : reader_from(row);
+    reader.last_position = row.int8(7);
+    return reader;
 }
 
 Reader lock_reader(Spi &spi, const std::string &user_key) {

@@ -19,6 +19,7 @@ struct Reader {
     int32_t generation = 0;
     int64_t net_total = 0;                   // unread items minus items above the horizon, see pgfeed.readers
     std::optional<int64_t> bits_lo, bits_hi; // bounds of the set bits of this generation
+    int64_t last_position = 0;               // the newest item the snapshot sees (load_reader only)
 };
 
 // The reader as the caller's snapshot sees it; a user never seen has read nothing.
