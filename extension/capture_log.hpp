@@ -16,8 +16,10 @@ extern "C" {
 namespace pgfeed {
 
 struct CapturedChange {
+    // Cancel undoes an earlier insert of the same key; Delete removes the key's committed item.
+    enum class Kind { Insert, Cancel, Delete };
     SubTransactionId subxact;
-    bool cancel; // undoes an earlier insert of the same key in this transaction
+    Kind kind;
     Oid source;
     int64_t activity_id;
     char *topic; // NULL: the row has no topic

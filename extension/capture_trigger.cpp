@@ -3,7 +3,6 @@
 #include "capture_log.hpp"
 #include "core/feed_spec.hpp"
 #include "spi.hpp"
-#include "tombstone.hpp"
 
 extern "C" {
 #include "commands/trigger.h"
@@ -86,6 +85,7 @@ RowKey read_row(HeapTuple tuple, TriggerData *trigger) {
 
 void capture_insert(Oid source, const RowKey &key) {
     CapturedChange change{};
+    change.kind = CapturedChange::Kind::Insert;
     change.source = source;
     change.activity_id = key.activity_id;
     change.created = key.created;
@@ -102,18 +102,16 @@ bool has_pending_insert(Oid source, int64_t activity_id) {
     return pending;
 }
 
-// The row is gone from the feed: cancel its pending insert, or tombstone its committed item.
+// The row is gone from the feed: cancel its pending insert, or have its committed item removed
+// at commit. Removing it there, with the item locks taken in position order, is what keeps a
+// transaction deleting several items from deadlocking with marks, which lock in that order too.
 void capture_removal(Oid source, int64_t activity_id) {
-    if (has_pending_insert(source, activity_id)) {
-        CapturedChange cancel{};
-        cancel.cancel = true;
-        cancel.source = source;
-        cancel.activity_id = activity_id;
-        pg_guard([&] { capture_log_append(cancel); });
-        return;
-    }
-    Spi spi;
-    tombstone_item(spi, source, activity_id);
+    CapturedChange removal{};
+    removal.kind =
+        has_pending_insert(source, activity_id) ? CapturedChange::Kind::Cancel : CapturedChange::Kind::Delete;
+    removal.source = source;
+    removal.activity_id = activity_id;
+    pg_guard([&] { capture_log_append(removal); });
 }
 
 void capture_update(Oid source, const RowKey &before, const RowKey &after) {

@@ -17,9 +17,9 @@ Statement select_item_by_id{"SELECT position, coalesce(topic_id, 0), source::pg_
                             "WHERE activity_id = $1 AND NOT deleted "
                             "AND ($2::pg_catalog.oid IS NULL OR source = $2::pg_catalog.regclass)"};
 Statement visible_last_position{"SELECT last_position FROM pgfeed.sequencer"};
-Statement unread_topic_items{"SELECT position, coalesce(topic_id, 0) FROM pgfeed.items "
-                             "WHERE topic_id = ANY($1) AND position > $2 AND position <= $3 AND NOT deleted "
-                             "ORDER BY position FOR SHARE"};
+Statement lock_feed_items{"SELECT position, coalesce(topic_id, 0) FROM pgfeed.items "
+                          "WHERE ((topic_id = ANY($1) AND position > $2 AND position <= $3) OR position = ANY($4)) "
+                          "AND NOT deleted ORDER BY position FOR SHARE"};
 Statement items_at{"SELECT position, coalesce(topic_id, 0) FROM pgfeed.items "
                    "WHERE position = ANY($1) AND NOT deleted ORDER BY position FOR SHARE"};
 Statement followed_topics{"SELECT tp.topic_id FROM pgfeed.follows f JOIN pgfeed.readers r USING (user_id) "
@@ -70,20 +70,6 @@ std::vector<int32_t> feed_topics(Spi &spi, const FeedSpec &feed, const std::stri
     return topics;
 }
 
-// Locks, before the reader, the items whose bits mark_all_read may clear: those at or below
-// `target`, unless moving the horizon alone will do. Bits set meanwhile are locked later, rarely.
-void lock_flipped_items(Spi &spi, const std::string &user_key, const FeedSpec &feed, int64_t target) {
-    Reader reader = load_reader(spi, user_key);
-    if (!reader.bits_lo || (feed.kind == FeedSpec::Kind::All && target > reader.horizon && *reader.bits_hi <= target))
-        return;
-    ChunkCache bits(spi, reader, true);
-    std::vector<int64_t> positions;
-    for (auto p = bits.highest_set_below(target + 1, 0); p; p = bits.highest_set_below(*p, 0))
-        positions.push_back(*p);
-    if (!positions.empty())
-        spi.run(items_at, {int8_array_param(positions)}, false);
-}
-
 // Everything at or below `up_to` becomes read: the horizon moves, and the bits below it go.
 // Returns how many items became read.
 int64_t move_horizon(Spi &spi, Reader &reader, int64_t up_to) {
@@ -132,39 +118,53 @@ PGFEED_FUNCTION(pgfeed_mark_all_read) {
     // Never beyond what this transaction can see: later commits get higher positions (I2).
     int64_t visible = spi.run_one(visible_last_position, {}, false)->int8(1);
     int64_t target = up_to ? std::min(*up_to, visible) : visible;
-
-    // On a topic or 'following', the feed's items above the horizon are marked one by one. They
-    // are locked before the reader, as a delete does; the horizon can only have risen meanwhile,
-    // and apply_marks skips what it covers.
     std::vector<int32_t> topics;
-    std::vector<ItemRef> items;
     if (feed.kind != FeedSpec::Kind::All) {
         topics = feed_topics(spi, feed, user_key);
         if (topics.empty())
             PG_RETURN_INT64(0);
-        int64_t horizon = load_reader(spi, user_key).horizon;
-        if (target > horizon)
-            for (const Row &row : spi.run(unread_topic_items,
-                                          {int4_array_param(topics), int8_param(horizon), int8_param(target)}, false))
-                items.push_back({row.int8(1), row.int4(2)});
     }
-    lock_flipped_items(spi, user_key, feed, target);
+
+    // Lock every item this call may change in one pass in position order, before the reader, as
+    // deletes do: the feed's items above the horizon, and those a bit marks unread below it. The
+    // horizon can only rise meanwhile, and apply_marks skips what is read by then.
+    std::vector<ItemRef> items;
+    {
+        Reader seen = load_reader(spi, user_key);
+        bool horizon_will_do =
+            feed.kind == FeedSpec::Kind::All && target > seen.horizon && (!seen.bits_hi || *seen.bits_hi <= target);
+        std::vector<int64_t> flipped;
+        if (!horizon_will_do) {
+            ChunkCache bits(spi, seen, true);
+            for (auto p = bits.highest_set_below(target + 1, 0); p; p = bits.highest_set_below(*p, 0))
+                flipped.push_back(*p);
+        }
+        for (const Row &row : spi.run(
+                 lock_feed_items,
+                 {int4_array_param(topics), int8_param(seen.horizon), int8_param(target), int8_array_param(flipped)},
+                 false))
+            items.push_back({row.int8(1), row.int4(2)});
+    }
     Reader reader = lock_reader(spi, user_key);
     if (feed.kind == FeedSpec::Kind::All && target > reader.horizon)
         PG_RETURN_INT64(move_horizon(spi, reader, target));
 
-    // Below the horizon, the items whose bit makes them unread.
-    auto in_feed = [&](int32_t topic) {
-        return feed.kind == FeedSpec::Kind::All || std::find(topics.begin(), topics.end(), topic) != topics.end();
-    };
+    // Bits set between that look and the lock: their items are locked now, after the reader.
     ChunkCache bits(spi, reader, false);
-    std::vector<int64_t> flipped;
+    std::vector<int64_t> late;
     for (auto p = bits.highest_set_below(std::min(reader.horizon, target) + 1, 0); p; p = bits.highest_set_below(*p, 0))
-        flipped.push_back(*p);
-    if (!flipped.empty())
-        for (const Row &row : spi.run(items_at, {int8_array_param(flipped)}, false))
-            if (in_feed(row.int4(2)))
-                items.push_back({row.int8(1), row.int4(2)});
+        if (std::none_of(items.begin(), items.end(), [&](const ItemRef &item) { return item.position == *p; }))
+            late.push_back(*p);
+    if (!late.empty())
+        for (const Row &row : spi.run(items_at, {int8_array_param(late)}, false))
+            items.push_back({row.int8(1), row.int4(2)});
+
+    auto in_feed = [&](const ItemRef &item) {
+        return feed.kind == FeedSpec::Kind::All ||
+               std::find(topics.begin(), topics.end(), item.topic_id) != topics.end();
+    };
+    items.erase(std::remove_if(items.begin(), items.end(), [&](const ItemRef &item) { return !in_feed(item); }),
+                items.end());
     PG_RETURN_INT64(apply_marks(spi, reader, bits, items, true));
 }
 

@@ -211,7 +211,7 @@ BEGIN
         'FOR EACH ROW EXECUTE FUNCTION pgfeed._capture(%L, %L, %L)',
         id_column, topic_column, created_column, source, id_column, topic_column, created_column);
     EXECUTE pg_catalog.format(
-        'CREATE CONSTRAINT TRIGGER pgfeed_sequence AFTER INSERT OR UPDATE OF %I, %I, %I ON %s '
+        'CREATE CONSTRAINT TRIGGER pgfeed_sequence AFTER INSERT OR DELETE OR UPDATE OF %I, %I, %I ON %s '
         'DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION pgfeed._sequence()',
         id_column, topic_column, created_column, source);
     EXECUTE pg_catalog.format(

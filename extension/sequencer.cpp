@@ -1,11 +1,13 @@
-// The commit-time flush: gives the items captured by this transaction their positions.
+// The commit-time flush: removes the items this transaction deleted, then gives the items it
+// inserted their positions.
 //
-// It runs as a deferred constraint trigger, so at commit; its first statement locks the single
+// It runs as a deferred constraint trigger, so at commit; numbering starts by locking the single
 // sequencer row, which stays locked until the commit is visible. Whoever numbers next therefore
 // sees this commit already, positions follow commit order, and the committed positions are always
 // a gap-free prefix: a cursor handed out is never passed by a late commit (invariant I2).
 #include "capture_log.hpp"
 #include "spi.hpp"
+#include "tombstone.hpp"
 
 extern "C" {
 #include "commands/trigger.h"
@@ -44,9 +46,9 @@ std::vector<NewItem> net_inserts() {
     std::map<std::pair<Oid, int64_t>, int> latest; // key -> index of its live insert
     for (int i = 0; i < count; ++i) {
         auto key = std::make_pair(log[i].source, log[i].activity_id);
-        if (log[i].cancel)
+        if (log[i].kind == CapturedChange::Kind::Cancel)
             latest.erase(key);
-        else
+        else if (log[i].kind == CapturedChange::Kind::Insert)
             latest[key] = i;
     }
     std::map<int, const CapturedChange *> in_order;
@@ -57,6 +59,15 @@ std::vector<NewItem> net_inserts() {
         items.push_back({change->source, change->activity_id, change->topic ? change->topic : "", change->created,
                          change->created_null});
     return items;
+}
+
+// The committed items this transaction deleted, as (source, activity id).
+void captured_deletes(std::vector<int64_t> &ids, std::vector<Oid> &sources) {
+    int count = 0;
+    const CapturedChange *log = capture_log_entries(&count);
+    for (int i = 0; i < count; ++i)
+        if (log[i].kind == CapturedChange::Kind::Delete)
+            ids.push_back(log[i].activity_id), sources.push_back(log[i].source);
 }
 
 void number_items(Spi &spi, const std::vector<NewItem> &items) {
@@ -110,9 +121,18 @@ PGFEED_FUNCTION(pgfeed_sequence) {
         throw FeedError(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED, "pgfeed._sequence is called by triggers only");
     // Every captured row queues one deferred event; the first to fire numbers them all.
     std::vector<NewItem> items = net_inserts();
-    if (!items.empty()) {
+    std::vector<int64_t> deleted_ids;
+    std::vector<Oid> deleted_sources;
+    captured_deletes(deleted_ids, deleted_sources);
+    if (!items.empty() || !deleted_ids.empty()) {
         Spi spi;
-        number_items(spi, items);
+        // Deletes before the sequencer lock: withdrawing marks takes reader locks, and a transaction
+        // that marked items and inserts some holds its reader lock while it waits for the sequencer.
+        if (!deleted_ids.empty())
+            for (const Tombstone &tombstone : tombstone_items(spi, deleted_ids, deleted_sources))
+                withdraw_marks(spi, tombstone);
+        if (!items.empty())
+            number_items(spi, items);
     }
     capture_log_clear();
     return PointerGetDatum(nullptr);

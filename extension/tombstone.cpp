@@ -5,9 +5,11 @@
 namespace pgfeed {
 
 namespace {
-Statement mark_deleted{"UPDATE pgfeed.items SET deleted = true "
-                       "WHERE activity_id = $1 AND source = $2::pg_catalog.regclass AND NOT deleted "
-                       "RETURNING position, coalesce(topic_id, 0)"};
+Statement lock_live_items{"SELECT i.position, coalesce(i.topic_id, 0) FROM pgfeed.items i "
+                          "JOIN unnest($1::int8[], $2::oid[]) AS k(activity_id, source) "
+                          "ON i.activity_id = k.activity_id AND i.source = k.source::pg_catalog.regclass "
+                          "WHERE NOT i.deleted ORDER BY i.position FOR NO KEY UPDATE OF i"};
+Statement mark_deleted{"UPDATE pgfeed.items SET deleted = true WHERE position = ANY($1)"};
 // Users whose current chunk may hold the bit, in user order so concurrent deletes lock alike. Read
 // with the latest snapshot: under REPEATABLE READ a mark committed after this transaction's snapshot
 // must still be found (locking that user's row then raises the serialization error).
@@ -16,12 +18,21 @@ Statement users_with_chunk{"SELECT r.user_key FROM pgfeed.read_chunks c JOIN pgf
                            "WHERE c.chunk_no = $1 ORDER BY r.user_id"};
 } // namespace
 
-bool tombstone_item(Spi &spi, Oid source, int64_t activity_id) {
-    auto item = spi.run_one(mark_deleted, {int8_param(activity_id), oid_param(source)}, false);
-    if (!item)
-        return false;
-    const int64_t position = item->int8(1);
-    const int32_t topic_id = item->int4(2);
+std::vector<Tombstone> tombstone_items(Spi &spi, const std::vector<int64_t> &activity_ids,
+                                       const std::vector<Oid> &sources) {
+    std::vector<Tombstone> tombstones;
+    std::vector<int64_t> positions;
+    for (const Row &row : spi.run(lock_live_items, {int8_array_param(activity_ids), oid_array_param(sources)}, false)) {
+        tombstones.push_back({row.int8(1), row.int4(2)});
+        positions.push_back(row.int8(1));
+    }
+    if (!positions.empty())
+        spi.run(mark_deleted, {int8_array_param(positions)}, false);
+    return tombstones;
+}
+
+void withdraw_marks(Spi &spi, const Tombstone &tombstone) {
+    const int64_t position = tombstone.position;
     std::vector<std::string> users;
     for (const Row &row : spi.run_latest(users_with_chunk, {int4_param(static_cast<int32_t>(chunk_of(position)))}))
         users.push_back(row.text(1));
@@ -36,16 +47,17 @@ bool tombstone_item(Spi &spi, Oid source, int64_t activity_id) {
         bits.flip(position);
         reader.net_total += delta;
         bits.save();
-        add_topic_nets(spi, reader, {{topic_id, delta}});
+        add_topic_nets(spi, reader, {{tombstone.topic_id, delta}});
         save_reader(spi, reader);
     }
-    return true;
 }
 
 } // namespace pgfeed
 
 PGFEED_FUNCTION(pgfeed_tombstone) {
     pgfeed::Spi spi;
-    bool removed = pgfeed::tombstone_item(spi, PG_GETARG_OID(0), PG_GETARG_INT64(1));
-    PG_RETURN_BOOL(removed);
+    auto tombstones = pgfeed::tombstone_items(spi, {PG_GETARG_INT64(1)}, {PG_GETARG_OID(0)});
+    for (const pgfeed::Tombstone &tombstone : tombstones)
+        pgfeed::withdraw_marks(spi, tombstone);
+    PG_RETURN_BOOL(!tombstones.empty());
 }

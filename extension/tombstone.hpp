@@ -4,9 +4,20 @@
 
 #include "spi.hpp"
 
+#include <vector>
+
 namespace pgfeed {
 
-// Returns false when the activity has no live item.
-bool tombstone_item(Spi &spi, Oid source, int64_t activity_id);
+struct Tombstone {
+    int64_t position;
+    int32_t topic_id; // 0: none
+};
+
+// Marks the live items of these activities deleted, locking them in position order; activities
+// without a live item are skipped.
+std::vector<Tombstone> tombstone_items(Spi &spi, const std::vector<int64_t> &activity_ids,
+                                       const std::vector<Oid> &sources);
+// Withdraws every user's bit on a tombstone, locking their reader rows.
+void withdraw_marks(Spi &spi, const Tombstone &tombstone);
 
 } // namespace pgfeed

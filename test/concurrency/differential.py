@@ -1,0 +1,624 @@
+#!/usr/bin/env python3
+"""Invariant I1: pgfeed's read state and feeds agree with a plain-SQL reference model.
+
+Random operations on an attached table `app` (inserts, deletes, topic and id updates, savepoints,
+insert-then-delete in one transaction) and on read state (mark_read, mark_unread, mark_all_read on
+'all' / a topic / 'following' with and without up_to, follow, unfollow) run against pgfeed, and in
+the SAME transaction against a reference kept in ordinary tables:
+
+  ref_pub(pub_id, activity_id, topic, created_at, position, deleted)
+      one row per publication of a row: an insert, or a change of its topic or id, publishes it
+      again (the old publication is deleted); a trigger on `app` maintains it. Positions are taken
+      from ref_seq by ref_commit(), the last statement of every writing transaction, so they follow
+      commit order exactly as pgfeed's must.
+  ref_state(user_key, pub_id, is_read)   the latest action of the user on the publication
+  ref_follows(user_key, topic)
+
+Every mark function's result (items newly marked), follow's and unfollow's are compared with the
+reference's as the operation runs; mark_all_read's coverage is min(up_to, ref_seq.n) read in the
+transaction's snapshot. When sessions run concurrently, mark operations run under REPEATABLE READ
+or SERIALIZABLE, so that the reference sees exactly the snapshot pgfeed saw, and follow/unfollow
+take an advisory lock on (user, topic) first; writes to `app` run at any isolation level (row locks
+order them). Serialization failures and deadlocks are retried, both sides rolling back together,
+and counted in the summary (deadlocks are I3's business: concurrent_marks.py fails on them).
+
+A check compares, for every user and every feed, in one snapshot: page(page_size => 1000) rows
+(position, activity_id, source, topic, created_at, is_read), page(unread_only => true),
+unread_count, count_since at several cursors, is_read of every activity id ever used, and a
+pagination walk with before => last position of a random feed in small pages.
+
+Phase 1 runs one session and checks after every operation: fully reproducible from the seed.
+Phase 2 runs two sessions concurrently while a third checks continuously in REPEATABLE READ
+snapshots, then checks once more at rest.
+
+Usage: differential.py [SEED]   (or PGFEED_SEED=...; PGFEED_DIFF_OPS sets the number of operations)
+"""
+import os
+import random
+import sys
+import threading
+import time
+
+from _harness import (DEADLOCK_DETECTED, SERIALIZATION_FAILURE, TestDatabase, TestFailure, run_main,
+                      seed_from, sqlstate)
+
+LABEL = 'differential.py'
+USERS = ['alice', 'bob', 'carol']
+TOPIC_VALUES = [1, 2, 3, 4]
+FOLLOWABLE = ['mp_id:1', 'mp_id:2', 'mp_id:3', 'mp_id:4', 'mp_id:9']  # mp_id:9 never gets items
+FEEDS = ['all', 'following'] + FOLLOWABLE
+MISSING_ID = 999999999
+MAX_LIVE = 300  # keeps every feed within one page of 1000
+
+SCHEMA = r"""
+CREATE TABLE app (
+    id         bigint PRIMARY KEY,
+    mp_id      int,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    body       text
+);
+CREATE SEQUENCE app_ids;
+SELECT pgfeed.attach('app', 'mp_id', '{body}');
+
+CREATE TABLE ref_seq (n bigint NOT NULL);
+INSERT INTO ref_seq VALUES (0);
+CREATE TABLE ref_pub (
+    pub_id      bigserial PRIMARY KEY,
+    activity_id bigint NOT NULL,
+    topic       text,
+    created_at  timestamptz,
+    position    bigint UNIQUE,
+    deleted     bool NOT NULL DEFAULT false
+);
+CREATE INDEX ON ref_pub (activity_id) WHERE NOT deleted;
+CREATE TABLE ref_state (
+    user_key text,
+    pub_id   bigint,
+    is_read  bool NOT NULL,
+    PRIMARY KEY (user_key, pub_id)
+);
+CREATE TABLE ref_follows (user_key text, topic text, PRIMARY KEY (user_key, topic));
+
+-- A row's insert publishes it; a change of its id or topic publishes it again; a delete withdraws it.
+CREATE FUNCTION ref_capture() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.id = NEW.id AND OLD.mp_id IS NOT DISTINCT FROM NEW.mp_id THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        UPDATE ref_pub SET deleted = true WHERE activity_id = OLD.id AND NOT deleted;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO ref_pub (activity_id, topic, created_at)
+        VALUES (NEW.id, 'mp_id:' || NEW.mp_id, NEW.created_at);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER ref_capture AFTER INSERT OR UPDATE OR DELETE ON app
+    FOR EACH ROW EXECUTE FUNCTION ref_capture();
+
+-- Last statement of a writing transaction: its surviving publications take the next positions, in
+-- the order they were made. The ref_seq row lock is held until commit, so positions follow commit order.
+CREATE FUNCTION ref_commit() RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    k    bigint;
+    base bigint;
+BEGIN
+    SELECT count(*) INTO k FROM ref_pub WHERE position IS NULL AND NOT deleted;
+    IF k = 0 THEN
+        RETURN 0;
+    END IF;
+    UPDATE ref_seq SET n = n + k RETURNING n - k INTO base;
+    UPDATE ref_pub p SET position = base + o.rn
+      FROM (SELECT pub_id, row_number() OVER (ORDER BY pub_id) AS rn
+              FROM ref_pub WHERE position IS NULL AND NOT deleted) o
+     WHERE p.pub_id = o.pub_id;
+    RETURN k;
+END $$;
+
+-- The live publications of a feed.
+CREATE FUNCTION ref_feed(u text, f text) RETURNS SETOF ref_pub LANGUAGE sql STABLE AS $$
+    SELECT p.* FROM ref_pub p
+     WHERE NOT p.deleted AND p.position IS NOT NULL
+       AND (f = 'all' OR p.topic = f
+            OR (f = 'following' AND p.topic IN (SELECT r.topic FROM ref_follows r WHERE r.user_key = u)))
+$$;
+
+-- Records the user's latest action on the publications; returns how many changed state.
+CREATE FUNCTION ref_set(u text, pubs bigint[], val bool) RETURNS bigint LANGUAGE sql AS $$
+    WITH t AS (SELECT DISTINCT x AS pub_id FROM unnest(pubs) x),
+    prev AS (SELECT t.pub_id, coalesce(s.is_read, false) AS was
+               FROM t LEFT JOIN ref_state s ON s.user_key = u AND s.pub_id = t.pub_id),
+    up AS (INSERT INTO ref_state (user_key, pub_id, is_read) SELECT u, t.pub_id, val FROM t
+           ON CONFLICT (user_key, pub_id) DO UPDATE SET is_read = EXCLUDED.is_read RETURNING 1)
+    SELECT count(*) FILTER (WHERE was <> val) FROM prev
+$$;
+
+CREATE FUNCTION ref_mark(u text, ids bigint[], val bool) RETURNS bigint LANGUAGE sql AS $$
+    SELECT ref_set(u, ARRAY(SELECT pub_id FROM ref_pub
+                             WHERE activity_id = ANY(ids) AND NOT deleted AND position IS NOT NULL), val)
+$$;
+
+-- mark_all_read covers the feed up to min(up_to, the last position visible to the transaction).
+CREATE FUNCTION ref_mark_all(u text, f text, up_to bigint) RETURNS bigint LANGUAGE sql AS $$
+    SELECT ref_set(u, ARRAY(SELECT pub_id FROM ref_feed(u, f)
+                             WHERE position <= least(up_to, (SELECT n FROM ref_seq))), true)
+$$;
+
+CREATE FUNCTION ref_is_read(u text, aid bigint) RETURNS bool LANGUAGE sql STABLE AS $$
+    SELECT coalesce(s.is_read, false) FROM ref_pub p
+      LEFT JOIN ref_state s ON s.user_key = u AND s.pub_id = p.pub_id
+     WHERE p.activity_id = aid AND NOT p.deleted AND p.position IS NOT NULL
+$$;
+"""
+
+PAGE_COLUMNS = 'p.position, p.activity_id, p.source::text, p.topic, p.created_at, p.is_read'
+
+
+class Differential:
+    def __init__(self, db, seed):
+        self.db = db
+        self.seed = seed
+        self.stop = threading.Event()
+        self.failure = None
+        self.lock = threading.Lock()
+        self.journal = []  # committed operations: (worker, step, isolation, text)
+        self.retries = {SERIALIZATION_FAILURE: 0, DEADLOCK_DETECTED: 0}
+        self.deadlocked = {}  # operation kind -> deadlocks it lost (and retried)
+        self.checks = 0
+        self.ops = 0
+        self.phase = 'setup'
+
+    # -- bookkeeping -------------------------------------------------------------------------------
+
+    def fail(self, message):
+        with self.lock:
+            if self.failure is None:
+                self.failure = message
+        self.stop.set()
+
+    def record(self, worker, step, isolation, text):
+        with self.lock:
+            self.journal.append((worker, step, isolation, text))
+            self.ops += 1
+
+    def on_retry(self, error):
+        with self.lock:
+            self.retries[sqlstate(error)] = self.retries.get(sqlstate(error), 0) + 1
+
+    def journal_tail(self, n=40):
+        with self.lock:
+            tail = self.journal[-n:]
+        return '\n'.join('  #%d w%d step %d [%s] %s' % (len(self.journal) - len(tail) + i + 1, w, st, iso, t)
+                         for i, (w, st, iso, t) in enumerate(tail))
+
+    # -- operations --------------------------------------------------------------------------------
+
+    def run_op(self, s, rng, worker, step, concurrent):
+        """Picks one operation and runs it, with the reference, in one transaction."""
+        kinds = ['insert', 'delete', 'update_topic', 'update_id', 'compound', 'mark_read', 'mark_unread',
+                 'mark_all_read', 'follow', 'unfollow']
+        weights = [18, 12, 8, 2, 5, 16, 10, 9, 4, 3]
+        kind = rng.choices(kinds, weights)[0]
+        writes = kind in ('insert', 'delete', 'update_topic', 'update_id', 'compound')
+        if writes:
+            isolation = rng.choices(['READ COMMITTED', 'REPEATABLE READ', 'SERIALIZABLE'], [6, 3, 1])[0]
+        elif kind.startswith('mark') and concurrent:
+            # Under READ COMMITTED each statement has its own snapshot, and the reference could see a
+            # concurrent commit that pgfeed's statement did not: one snapshot keeps both exact.
+            isolation = rng.choices(['REPEATABLE READ', 'SERIALIZABLE'], [3, 1])[0]
+        elif concurrent:
+            # follow/unfollow: a snapshot is not enough (their ON CONFLICT and DELETE act on the latest
+            # committed rows), so they take a lock on (user, topic) first and see everything before it.
+            isolation = 'READ COMMITTED'
+        else:
+            isolation = rng.choices(['READ COMMITTED', 'REPEATABLE READ', 'SERIALIZABLE'], [4, 3, 1])[0]
+        holder = {}
+
+        def body(tx):
+            holder['text'] = getattr(self, 'op_' + kind)(tx, rng)
+            if writes:
+                tx.execute('SELECT ref_commit()')
+
+        def on_retry(error):
+            self.on_retry(error)
+            if sqlstate(error) == DEADLOCK_DETECTED:
+                with self.lock:
+                    self.deadlocked[kind] = self.deadlocked.get(kind, 0) + 1
+
+        s.transaction(body, isolation, retry_codes=(SERIALIZATION_FAILURE, DEADLOCK_DETECTED), on_retry=on_retry)
+        self.record(worker, step, isolation, holder['text'])
+
+    @staticmethod
+    def live_ids(tx):
+        return [r[0] for r in tx.all('SELECT id FROM app ORDER BY id')]
+
+    @staticmethod
+    def random_topic(rng):
+        return None if rng.random() < 0.05 else rng.choice(TOPIC_VALUES)
+
+    def insert_rows(self, tx, rng, n):
+        ids = []
+        for _ in range(n):
+            ids.append(tx.value("INSERT INTO app (id, mp_id, body) VALUES (nextval('app_ids'), %s, 'x') RETURNING id",
+                                (self.random_topic(rng),)))
+        return ids
+
+    def op_insert(self, tx, rng):
+        if tx.value('SELECT count(*) FROM app') >= MAX_LIVE:
+            return self.op_delete(tx, rng)
+        if rng.random() < 0.3:
+            n = rng.randint(2, 4)
+            topics = [self.random_topic(rng) for _ in range(n)]
+            tx.execute("INSERT INTO app (id, mp_id) SELECT nextval('app_ids'), t FROM unnest(%s::int[]) t", (topics,))
+            return 'insert %d rows in one statement, topics %s' % (n, topics)
+        ids = self.insert_rows(tx, rng, rng.choice([1, 1, 2]))
+        return 'insert ids %s' % ids
+
+    def op_delete(self, tx, rng):
+        ids = self.live_ids(tx)
+        victims = rng.sample(ids, min(len(ids), rng.choice([1, 1, 2, 3])))
+        tx.execute('DELETE FROM app WHERE id = ANY(%s)', (victims,))
+        return 'delete ids %s' % victims
+
+    def op_update_topic(self, tx, rng):
+        ids = self.live_ids(tx)
+        if not ids:
+            return 'update_topic: no rows'
+        victim = rng.choice(ids)
+        topic = self.random_topic(rng)
+        tx.execute('UPDATE app SET mp_id = %s WHERE id = %s', (topic, victim))
+        return 'update id %d set mp_id = %s' % (victim, topic)
+
+    def op_update_id(self, tx, rng):
+        ids = self.live_ids(tx)
+        if not ids:
+            return 'update_id: no rows'
+        victim = rng.choice(ids)
+        new_id = tx.value("UPDATE app SET id = nextval('app_ids') WHERE id = %s RETURNING id", (victim,))
+        return 'update id %d set id = %s' % (victim, new_id)
+
+    def op_compound(self, tx, rng):
+        """Several changes in one transaction, some undone by savepoint rollbacks."""
+        steps = []
+        mine = self.insert_rows(tx, rng, rng.randint(1, 3))
+        steps.append('insert %s' % mine)
+        for _ in range(rng.randint(1, 4)):
+            what = rng.choice(['savepoint_insert', 'savepoint_delete', 'delete_mine', 'retopic_mine',
+                               'retopic_old', 'insert', 'error_savepoint'])
+            if what == 'savepoint_insert':
+                tx.execute('SAVEPOINT s')
+                extra = self.insert_rows(tx, rng, 1)
+                if rng.random() < 0.5:
+                    tx.execute('UPDATE app SET mp_id = %s WHERE id = %s', (self.random_topic(rng), extra[0]))
+                if rng.random() < 0.5:
+                    tx.execute('ROLLBACK TO SAVEPOINT s')
+                    steps.append('savepoint: insert %s, rolled back' % extra)
+                else:
+                    tx.execute('RELEASE SAVEPOINT s')
+                    mine += extra
+                    steps.append('savepoint: insert %s, released' % extra)
+            elif what == 'savepoint_delete' and mine:
+                tx.execute('SAVEPOINT s')
+                victim = rng.choice(mine)
+                tx.execute('DELETE FROM app WHERE id = %s', (victim,))
+                tx.execute('ROLLBACK TO SAVEPOINT s')
+                steps.append('savepoint: delete %d, rolled back' % victim)
+            elif what == 'delete_mine' and mine:
+                victim = mine.pop(rng.randrange(len(mine)))
+                tx.execute('DELETE FROM app WHERE id = %s', (victim,))
+                steps.append('delete %d' % victim)
+            elif what == 'retopic_mine' and mine:
+                victim = rng.choice(mine)
+                topic = self.random_topic(rng)
+                tx.execute('UPDATE app SET mp_id = %s WHERE id = %s', (topic, victim))
+                steps.append('update %d mp_id = %s' % (victim, topic))
+            elif what == 'retopic_old':
+                # An existing row, inside a savepoint that may be rolled back.
+                old = [i for i in self.live_ids(tx) if i not in mine]
+                if old:
+                    victim = rng.choice(old)
+                    topic = self.random_topic(rng)
+                    rollback = rng.random() < 0.5
+                    tx.execute('SAVEPOINT s')
+                    tx.execute('UPDATE app SET mp_id = %s WHERE id = %s', (topic, victim))
+                    tx.execute('ROLLBACK TO SAVEPOINT s' if rollback else 'RELEASE SAVEPOINT s')
+                    steps.append('update old %d mp_id = %s%s' % (victim, topic, ', rolled back' if rollback else ''))
+            elif what == 'insert':
+                extra = self.insert_rows(tx, rng, 1)
+                mine += extra
+                steps.append('insert %s' % extra)
+            elif what == 'error_savepoint':
+                tx.execute('SAVEPOINT s')
+                extra = self.insert_rows(tx, rng, 1)
+                try:
+                    tx.execute('INSERT INTO app (id, mp_id) VALUES (%s, 1)', (extra[0],))  # duplicate key
+                except Exception as e:
+                    if sqlstate(e) != '23505':
+                        raise
+                tx.execute('ROLLBACK TO SAVEPOINT s')
+                steps.append('savepoint: insert %s then a failing statement, rolled back' % extra)
+        return 'compound: ' + '; '.join(steps)
+
+    def pick_ids(self, tx, rng):
+        ids = self.live_ids(tx)
+        dead = [r[0] for r in tx.all('SELECT DISTINCT activity_id FROM ref_pub WHERE deleted ORDER BY 1 LIMIT 50')]
+        picked = rng.sample(ids, min(len(ids), rng.randint(1, 5)))
+        if dead and rng.random() < 0.2:
+            picked.append(rng.choice(dead))
+        if rng.random() < 0.05:
+            picked.append(MISSING_ID)
+        if picked and rng.random() < 0.1:
+            picked.append(picked[0])  # duplicate id
+        return picked
+
+    def op_mark_read(self, tx, rng, to_read=True):
+        user = rng.choice(USERS)
+        ids = self.pick_ids(tx, rng)
+        fn = 'mark_read' if to_read else 'mark_unread'
+        if rng.random() < 0.3:
+            got = tx.value('SELECT pgfeed.%s(%%s, %%s, source => %%s)' % fn, (user, ids, 'app'))
+        else:
+            got = tx.value('SELECT pgfeed.%s(%%s, %%s)' % fn, (user, ids))
+        expected = tx.value('SELECT ref_mark(%s, %s, %s)', (user, ids, to_read))
+        text = '%s(%s, %s) = %s' % (fn, user, ids, got)
+        if got != expected:
+            raise TestFailure('%s returned %s, the reference changed %s items' % (text, got, expected))
+        return text
+
+    def op_mark_unread(self, tx, rng):
+        return self.op_mark_read(tx, rng, to_read=False)
+
+    def op_mark_all_read(self, tx, rng):
+        user = rng.choice(USERS)
+        feed = rng.choice(['all', 'all', 'following'] + FOLLOWABLE)
+        up_to = None
+        if rng.random() < 0.5:
+            last = tx.value('SELECT n FROM ref_seq')
+            up_to = rng.randint(0, last + 5)
+        got = tx.value('SELECT pgfeed.mark_all_read(%s, %s, %s)', (user, feed, up_to))
+        visible = tx.value('SELECT n FROM ref_seq')
+        pgfeed_visible = tx.value('SELECT last_position FROM pgfeed.sequencer')
+        expected = tx.value('SELECT ref_mark_all(%s, %s, %s)', (user, feed, up_to))
+        text = 'mark_all_read(%s, %s, up_to => %s) = %s (visible last position %s)' % (user, feed, up_to, got, visible)
+        if visible != pgfeed_visible:
+            raise TestFailure('%s: pgfeed.sequencer says %s, the reference %s' % (text, pgfeed_visible, visible))
+        if got != expected:
+            raise TestFailure('%s returned %s, the reference marked %s items read' % (text, got, expected))
+        return text
+
+    def op_follow(self, tx, rng, follow=True):
+        user = rng.choice(USERS)
+        topic = rng.choice(FOLLOWABLE)
+        fn = 'follow' if follow else 'unfollow'
+        # Serializes the test's own follow and unfollow calls for one (user, topic), so that the
+        # reference's statements see what pgfeed's saw (mark_all_read reads follows in a snapshot).
+        tx.execute('SELECT pg_advisory_xact_lock(hashtext(%s))', ('follow:%s:%s' % (user, topic),))
+        got = tx.value('SELECT pgfeed.%s(%%s, %%s)' % fn, (user, topic))
+        if follow:
+            tx.execute('INSERT INTO ref_follows VALUES (%s, %s) ON CONFLICT DO NOTHING', (user, topic))
+        else:
+            tx.execute('DELETE FROM ref_follows WHERE user_key = %s AND topic = %s', (user, topic))
+        expected = tx.cur.rowcount == 1
+        text = '%s(%s, %s) = %s' % (fn, user, topic, got)
+        if got != expected:
+            raise TestFailure('%s, the reference says %s' % (text, expected))
+        return text
+
+    def op_unfollow(self, tx, rng):
+        return self.op_follow(tx, rng, follow=False)
+
+    # -- checks ------------------------------------------------------------------------------------
+
+    def check(self, s, rng, snapshot, full=False):
+        """Compares everything observable for every user and feed; raises TestFailure on a difference."""
+        if snapshot:
+            s.execute('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+        try:
+            self._check(s, rng, full or self.checks % 25 == 0)
+        finally:
+            if snapshot:
+                s.rollback_quietly()
+        with self.lock:
+            self.checks += 1
+
+    def _check(self, s, rng, full):
+        unpositioned = s.value('SELECT count(*) FROM ref_pub WHERE position IS NULL AND NOT deleted')
+        if unpositioned:
+            raise TestFailure('test bug: %d committed reference publications have no position' % unpositioned)
+        last = s.value('SELECT n FROM ref_seq')
+        if s.value('SELECT last_position FROM pgfeed.sequencer') != last:
+            raise TestFailure('pgfeed.sequencer.last_position %s, the reference numbered %s items'
+                              % (s.value('SELECT last_position FROM pgfeed.sequencer'), last))
+
+        def grouped(rows):
+            out = {(u, f): [] for u in USERS for f in FEEDS}
+            for r in rows:
+                out[(r[0], r[1])].append(tuple(r[2:]))
+            return out
+
+        params = (USERS, FEEDS)
+        got_pages = grouped(s.all('SELECT u, f, ' + PAGE_COLUMNS + ' FROM unnest(%s::text[]) u, unnest(%s::text[]) f, '
+                                  'LATERAL pgfeed.page(u, f, 1000) p', params))
+        got_unread = grouped(s.all('SELECT u, f, ' + PAGE_COLUMNS + ' FROM unnest(%s::text[]) u, unnest(%s::text[]) f, '
+                                   'LATERAL pgfeed.page(u, f, 1000, NULL, true) p', params))
+        exp_pages = grouped(s.all(
+            "SELECT u, f, p.position, p.activity_id, 'app', p.topic, p.created_at, coalesce(st.is_read, false) "
+            'FROM unnest(%s::text[]) u CROSS JOIN unnest(%s::text[]) f CROSS JOIN LATERAL ref_feed(u, f) p '
+            'LEFT JOIN ref_state st ON st.user_key = u AND st.pub_id = p.pub_id '
+            'ORDER BY u, f, p.position DESC', params))
+        counts = {(u, f): c for u, f, c in s.all(
+            'SELECT u, f, pgfeed.unread_count(u, f) FROM unnest(%s::text[]) u, unnest(%s::text[]) f', params)}
+        for key in exp_pages:
+            exp = exp_pages[key]
+            if len(exp) > 1000:
+                raise TestFailure('test bug: feed %s has %d items, more than one page' % (key, len(exp)))
+            where = 'user %s feed %s' % key
+            compare_rows('page(%s, %s, 1000)' % key, got_pages[key], exp)
+            compare_rows('page(%s, %s, 1000, unread_only => true)' % key, got_unread[key],
+                         [r for r in exp if not r[5]])
+            exp_count = sum(1 for r in exp if not r[5])
+            if counts[key] != exp_count:
+                raise TestFailure('unread_count(%s, %s) = %s, the reference counts %d unread (%s)'
+                                  % (key[0], key[1], counts[key], exp_count, where))
+
+        afters = sorted({0, last // 2, rng.randint(0, last + 1), max(last - 3, 0), last, last + 3})
+        for u, f, a, c in s.all('SELECT u, f, a, pgfeed.count_since(u, f, a) FROM unnest(%s::text[]) u, '
+                                'unnest(%s::text[]) f, unnest(%s::int8[]) a', (USERS, FEEDS, afters)):
+            exp = sum(1 for r in exp_pages[(u, f)] if r[0] > a)
+            if c != exp:
+                raise TestFailure('count_since(%s, %s, %d) = %s, the reference has %d items above %d'
+                                  % (u, f, a, c, exp, a))
+
+        # is_read of every activity id ever used now and then, of a sample otherwise: live, deleted
+        # and re-published items, and one that never existed.
+        ids = [r[0] for r in s.all('SELECT DISTINCT activity_id FROM ref_pub ORDER BY 1')]
+        if not full:
+            ids = rng.sample(ids, min(len(ids), 40))
+        with_source = rng.random() < 0.5
+        for u, aid, got, exp in s.all(
+                'SELECT u, a, pgfeed.is_read(u, a' + (", 'app'" if with_source else '') + '), ref_is_read(u, a) '
+                'FROM unnest(%s::text[]) u, unnest(%s::int8[]) a ORDER BY 1, 2',
+                (USERS, ids + [MISSING_ID])):
+            if got != exp:
+                raise TestFailure('is_read(%s, %d) = %s, the reference says %s' % (u, aid, got, exp))
+
+        # Walk one feed page by page.
+        user, feed, unread_only = rng.choice(USERS), rng.choice(FEEDS), rng.random() < 0.4
+        exp = [r for r in exp_pages[(user, feed)] if not (unread_only and r[5])]
+        size = rng.randint(1, max(1, len(exp) // 8 + 1))
+        rows, before = [], None
+        while True:
+            page = [tuple(r) for r in s.all('SELECT ' + PAGE_COLUMNS + ' FROM pgfeed.page(%s, %s, %s, %s, %s) p',
+                                            (user, feed, size, before, unread_only))]
+            if before is not None and any(r[0] >= before for r in page):
+                raise TestFailure('page(%s, %s, %d, before => %d) returned positions %s'
+                                  % (user, feed, size, before, [r[0] for r in page]))
+            rows += page
+            if len(page) < size or len(rows) > len(exp) + size:
+                break
+            before = page[-1][0]
+        compare_rows('pages of %d of (%s, %s, unread_only => %s) walked with before' % (size, user, feed, unread_only),
+                     rows, exp)
+
+    # -- phases ------------------------------------------------------------------------------------
+
+    def phase_serial(self, steps):
+        self.phase = 'phase 1 (one session, check after every operation)'
+        s = self.db.session('serial')
+        checker = self.db.session('checker')
+        rng = random.Random(self.seed)
+        check_rng = random.Random(self.seed + 1)
+        for step in range(steps):
+            try:
+                self.run_op(s, rng, 0, step, concurrent=False)
+            except TestFailure as e:
+                raise TestFailure('%s\n  at step %d of phase 1 (seed %d)' % (e, step, self.seed))
+            try:
+                self.check(checker, check_rng, snapshot=False)
+            except TestFailure as e:
+                raise TestFailure('%s\n  after step %d of phase 1 (seed %d)' % (e, step, self.seed))
+
+    def phase_concurrent(self, workers, steps_each):
+        self.phase = 'phase 2 (%d concurrent sessions, continuous checks)' % workers
+        progress = [0] * workers
+
+        def work(index):
+            s = self.db.session('worker%d' % index)
+            rng = random.Random(self.seed * 1000 + index + 1)
+            try:
+                for step in range(steps_each):
+                    if self.stop.is_set():
+                        return
+                    progress[index] = step
+                    self.run_op(s, rng, index + 1, step, concurrent=True)
+            except TestFailure as e:
+                self.fail('worker %d step %d: %s' % (index + 1, progress[index], e))
+            except Exception as e:
+                self.fail('worker %d step %d: unexpected %s: %s' % (index + 1, progress[index], type(e).__name__, e))
+
+        threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(workers)]
+        for t in threads:
+            t.start()
+        checker = self.db.session('checker2')
+        check_rng = random.Random(self.seed + 2)
+        try:
+            while any(t.is_alive() for t in threads) and not self.stop.is_set():
+                self.check(checker, check_rng, snapshot=True)
+        except TestFailure as e:
+            self.fail('concurrent check (workers at steps %s): %s' % (progress, e))
+        except Exception as e:
+            self.fail('concurrent check: unexpected %s: %s' % (type(e).__name__, e))
+        for t in threads:
+            t.join(120)
+        if self.failure:
+            raise TestFailure(self.failure)
+        try:
+            self.check(checker, check_rng, snapshot=False, full=True)
+        except TestFailure as e:
+            raise TestFailure('final check after phase 2: %s' % e)
+
+
+def compare_rows(what, got, expected):
+    got = [tuple(r) for r in got]
+    expected = [tuple(r) for r in expected]
+    if got == expected:
+        return
+    by_pos_got = {r[0]: r for r in got}
+    by_pos_exp = {r[0]: r for r in expected}
+    missing = sorted(set(by_pos_exp) - set(by_pos_got), reverse=True)[:6]
+    extra = sorted(set(by_pos_got) - set(by_pos_exp), reverse=True)[:6]
+    differ = [(by_pos_got[p], by_pos_exp[p]) for p in sorted(set(by_pos_got) & set(by_pos_exp), reverse=True)
+              if by_pos_got[p] != by_pos_exp[p]][:6]
+    lines = ['%s differs from the reference (%d rows, expected %d)' % (what, len(got), len(expected))]
+    if missing:
+        lines.append('  missing: %s' % [by_pos_exp[p] for p in missing])
+    if extra:
+        lines.append('  unexpected: %s' % [by_pos_got[p] for p in extra])
+    for g, e in differ:
+        lines.append('  got %s, expected %s' % (g, e))
+    if not (missing or extra or differ):
+        lines.append('  same rows in another order: %s' % [r[0] for r in got][:20])
+    raise TestFailure('\n'.join(lines))
+
+
+def main():
+    seed = seed_from(sys.argv, default=1)
+    total = int(os.environ.get('PGFEED_DIFF_OPS', '3000'))
+    serial_steps = total * 2 // 15
+    workers = 2
+    steps_each = (total - serial_steps) // workers
+    print('%s: seed %d (rerun: python3 test/concurrency/differential.py %d), %d operations'
+          % (LABEL, seed, seed, total), flush=True)
+    state = {}
+
+    def body(holder):
+        with TestDatabase('diff') as db:
+            holder['db'] = db
+            setup = db.session('schema')
+            setup.execute(SCHEMA)
+            test = state['test'] = Differential(db, seed)
+            t0 = time.monotonic()
+            test.phase_serial(serial_steps)
+            t1 = time.monotonic()
+            test.phase_concurrent(workers, steps_each)
+            t2 = time.monotonic()
+            live = setup.value('SELECT count(*) FROM app')
+            return ('seed %d: %d operations (%d serial in %.1f s, %d concurrent in %.1f s), %d checks, '
+                    '%d retries after serialization failures, %d after deadlocks%s, %d live items at the end'
+                    % (seed, test.ops, serial_steps, t1 - t0, test.ops - serial_steps, t2 - t1, test.checks,
+                       test.retries[SERIALIZATION_FAILURE], test.retries[DEADLOCK_DETECTED],
+                       ' (%s)' % ', '.join('%s %d' % kv for kv in sorted(test.deadlocked.items()))
+                       if test.deadlocked else '', live))
+
+    def on_failure():
+        if 'test' not in state:
+            return 'seed %d' % seed
+        test = state['test']
+        return ('seed %d (rerun: python3 test/concurrency/differential.py %d), failed in %s; '
+                'last committed operations:\n%s' % (seed, seed, test.phase, test.journal_tail()))
+
+    return run_main(LABEL, body, watchdog_seconds=170, on_failure=on_failure)
+
+if __name__ == '__main__':
+    sys.exit(main())
