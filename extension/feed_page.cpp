@@ -126,7 +126,9 @@ std::vector<PageRow> read_page(Spi &spi, const std::string &user_key, const Feed
                 before = run_start;
         }
     }
-    FeedCursor cursor(spi, feed, reader.user_id, before, page_size + 1);
+    // Reading unread items only, a few of the first are usually read: fetching some spare rows
+    // costs less than a second query.
+    FeedCursor cursor(spi, feed, reader.user_id, before, unread_only ? page_size + page_size / 2 + 2 : page_size);
     while (static_cast<int>(page.size()) < page_size) {
         std::optional<PageRow> item = cursor.next();
         if (!item)
