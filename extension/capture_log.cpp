@@ -54,7 +54,8 @@ void capture_log_append(const CapturedChange &change) {
 
 bool capture_log_has_insert(Oid source, int64_t activity_id) {
     for (int i = entry_count - 1; i >= 0; --i)
-        if (entries[i].source == source && entries[i].activity_id == activity_id)
+        if (entries[i].source == source && entries[i].activity_id == activity_id &&
+            entries[i].kind != CapturedChange::Kind::Retime)
             return entries[i].kind == CapturedChange::Kind::Insert;
     return false;
 }

@@ -16,8 +16,9 @@ extern "C" {
 namespace pgfeed {
 
 struct CapturedChange {
-    // Cancel undoes an earlier insert of the same key; Delete removes the key's committed item.
-    enum class Kind { Insert, Cancel, Delete };
+    // Cancel undoes an earlier insert of the same key; Delete removes the key's committed item;
+    // Retime changes its created_at.
+    enum class Kind { Insert, Cancel, Delete, Retime };
     SubTransactionId subxact;
     Kind kind;
     Oid source;

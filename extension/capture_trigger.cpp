@@ -24,9 +24,6 @@ struct RowKey {
     bool created_null = true;
 };
 
-Statement update_created{"UPDATE pgfeed.items SET created_at = $3 "
-                         "WHERE activity_id = $1 AND source = $2::pg_catalog.regclass AND NOT deleted"};
-
 int column_number(TupleDesc desc, const char *name, Relation rel) {
     int attnum = SPI_fnumber(desc, name);
     if (attnum <= 0)
@@ -103,8 +100,8 @@ bool has_pending_insert(Oid source, int64_t activity_id) {
 }
 
 // The row is gone from the feed: cancel its pending insert, or have its committed item removed
-// at commit. Removing it there, with the item locks taken in position order, is what keeps a
-// transaction deleting several items from deadlocking with marks, which lock in that order too.
+// at commit. Committed items change only there, locked in position order: that keeps a transaction
+// changing several items from deadlocking with marks, which lock in that order too.
 void capture_removal(Oid source, int64_t activity_id) {
     CapturedChange removal{};
     removal.kind =
@@ -123,9 +120,13 @@ void capture_update(Oid source, const RowKey &before, const RowKey &after) {
             capture_insert(source, after);
             return;
         }
-        Spi spi;
-        SqlArg created{TIMESTAMPTZOID, TimestampTzGetDatum(after.created), after.created_null};
-        spi.run(update_created, {int8_param(after.activity_id), oid_param(source), created}, false);
+        CapturedChange retime{};
+        retime.kind = CapturedChange::Kind::Retime;
+        retime.source = source;
+        retime.activity_id = after.activity_id;
+        retime.created = after.created;
+        retime.created_null = after.created_null;
+        pg_guard([&] { capture_log_append(retime); });
         return;
     }
     // A new topic or id is news to other readers: the item is published again at a new position.

@@ -17,11 +17,13 @@ Statement select_item_by_id{"SELECT position, coalesce(topic_id, 0), source::pg_
                             "WHERE activity_id = $1 AND NOT deleted "
                             "AND ($2::pg_catalog.oid IS NULL OR source = $2::pg_catalog.regclass)"};
 Statement visible_last_position{"SELECT last_position FROM pgfeed.sequencer"};
-Statement lock_feed_items{"SELECT position, coalesce(topic_id, 0) FROM pgfeed.items "
-                          "WHERE ((topic_id = ANY($1) AND position > $2 AND position <= $3) OR position = ANY($4)) "
-                          "AND NOT deleted ORDER BY position FOR SHARE"};
+Statement lock_topic_items{"SELECT position, coalesce(topic_id, 0) FROM pgfeed.items "
+                           "WHERE topic_id = ANY($1) AND position > $2 AND position <= $3 AND NOT deleted "
+                           "ORDER BY position FOR SHARE"};
+// Not locked: clearing a bit needs no lock on its item. Only setting one does, as a bit set on an
+// item whose delete is committing would outlive the delete's withdrawal of marks.
 Statement items_at{"SELECT position, coalesce(topic_id, 0) FROM pgfeed.items "
-                   "WHERE position = ANY($1) AND NOT deleted ORDER BY position FOR SHARE"};
+                   "WHERE position = ANY($1) AND NOT deleted ORDER BY position"};
 Statement followed_topics{"SELECT tp.topic_id FROM pgfeed.follows f JOIN pgfeed.readers r USING (user_id) "
                           "JOIN pgfeed.topics tp ON tp.name = f.topic WHERE r.user_key = $1"};
 Statement tombstones_between{"SELECT count(*) FROM pgfeed.items WHERE deleted AND position > $1 AND position <= $2"};
@@ -125,38 +127,27 @@ PGFEED_FUNCTION(pgfeed_mark_all_read) {
             PG_RETURN_INT64(0);
     }
 
-    // Lock every item this call may change in one pass in position order, before the reader, as
-    // deletes do: the feed's items above the horizon, and those a bit marks unread below it. The
-    // horizon can only rise meanwhile, and apply_marks skips what is read by then.
+    // On a topic or 'following', the feed's items above the horizon get their bit set: they are
+    // locked in one pass in position order before the reader, as deletes do. The horizon can only
+    // rise meanwhile, and apply_marks skips what is read by then.
     std::vector<ItemRef> items;
-    {
-        Reader seen = load_reader(spi, user_key);
-        bool horizon_will_do =
-            feed.kind == FeedSpec::Kind::All && target > seen.horizon && (!seen.bits_hi || *seen.bits_hi <= target);
-        std::vector<int64_t> flipped;
-        if (!horizon_will_do) {
-            ChunkCache bits(spi, seen, true);
-            for (auto p = bits.highest_set_below(target + 1, 0); p; p = bits.highest_set_below(*p, 0))
-                flipped.push_back(*p);
-        }
-        for (const Row &row : spi.run(
-                 lock_feed_items,
-                 {int4_array_param(topics), int8_param(seen.horizon), int8_param(target), int8_array_param(flipped)},
-                 false))
+    if (feed.kind != FeedSpec::Kind::All) {
+        int64_t horizon = load_reader(spi, user_key).horizon;
+        for (const Row &row :
+             spi.run(lock_topic_items, {int4_array_param(topics), int8_param(horizon), int8_param(target)}, false))
             items.push_back({row.int8(1), row.int4(2)});
     }
     Reader reader = lock_reader(spi, user_key);
     if (feed.kind == FeedSpec::Kind::All && target > reader.horizon)
         PG_RETURN_INT64(move_horizon(spi, reader, target));
 
-    // Bits set between that look and the lock: their items are locked now, after the reader.
+    // Below the horizon, the items a bit marks unread: their bits are cleared.
     ChunkCache bits(spi, reader, false);
-    std::vector<int64_t> late;
+    std::vector<int64_t> flipped;
     for (auto p = bits.highest_set_below(std::min(reader.horizon, target) + 1, 0); p; p = bits.highest_set_below(*p, 0))
-        if (std::none_of(items.begin(), items.end(), [&](const ItemRef &item) { return item.position == *p; }))
-            late.push_back(*p);
-    if (!late.empty())
-        for (const Row &row : spi.run(items_at, {int8_array_param(late)}, false))
+        flipped.push_back(*p);
+    if (!flipped.empty())
+        for (const Row &row : spi.run(items_at, {int8_array_param(flipped)}, false))
             items.push_back({row.int8(1), row.int4(2)});
 
     auto in_feed = [&](const ItemRef &item) {

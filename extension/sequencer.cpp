@@ -1,5 +1,5 @@
-// The commit-time flush: removes the items this transaction deleted, then gives the items it
-// inserted their positions.
+// The commit-time flush: applies this transaction's deletes and created_at changes to committed
+// items, then gives the items it inserted their positions.
 //
 // It runs as a deferred constraint trigger, so at commit; numbering starts by locking the single
 // sequencer row, which stays locked until the commit is visible. Whoever numbers next therefore
@@ -31,6 +31,15 @@ Statement insert_items{"INSERT INTO pgfeed.items (position, source, activity_id,
                        "FROM unnest($1::int8[], $2::oid[], $3::int8[], $4::int4[], $5::int8[], "
                        "$6::timestamptz[]) AS i(p, s, a, t, q, c)"};
 
+Statement lock_changed_items{"SELECT i.position FROM pgfeed.items i "
+                             "JOIN unnest($1::int8[], $2::oid[]) AS k(activity_id, source) "
+                             "ON i.activity_id = k.activity_id AND i.source = k.source::pg_catalog.regclass "
+                             "WHERE NOT i.deleted ORDER BY i.position FOR NO KEY UPDATE OF i"};
+Statement retime_items{"UPDATE pgfeed.items i SET created_at = k.created "
+                       "FROM unnest($1::int8[], $2::oid[], $3::timestamptz[]) AS k(activity_id, source, created) "
+                       "WHERE i.activity_id = k.activity_id AND i.source = k.source::pg_catalog.regclass "
+                       "AND NOT i.deleted"};
+
 struct NewItem {
     Oid source;
     int64_t activity_id;
@@ -61,13 +70,49 @@ std::vector<NewItem> net_inserts() {
     return items;
 }
 
-// The committed items this transaction deleted, as (source, activity id).
-void captured_deletes(std::vector<int64_t> &ids, std::vector<Oid> &sources) {
+// What the transaction did to items committed before it: deletes, and new created_at values.
+struct CommittedChanges {
+    std::vector<int64_t> deleted_ids, retimed_ids, created;
+    std::vector<Oid> deleted_sources, retimed_sources;
+    std::vector<bool> created_null;
+    bool empty() const { return deleted_ids.empty() && retimed_ids.empty(); }
+};
+
+CommittedChanges committed_changes() {
     int count = 0;
     const CapturedChange *log = capture_log_entries(&count);
-    for (int i = 0; i < count; ++i)
+    CommittedChanges changes;
+    std::map<std::pair<Oid, int64_t>, int> last_retime;
+    for (int i = 0; i < count; ++i) {
         if (log[i].kind == CapturedChange::Kind::Delete)
-            ids.push_back(log[i].activity_id), sources.push_back(log[i].source);
+            changes.deleted_ids.push_back(log[i].activity_id), changes.deleted_sources.push_back(log[i].source);
+        else if (log[i].kind == CapturedChange::Kind::Retime)
+            last_retime[{log[i].source, log[i].activity_id}] = i;
+    }
+    for (auto [key, i] : last_retime) {
+        changes.retimed_sources.push_back(key.first);
+        changes.retimed_ids.push_back(key.second);
+        changes.created.push_back(log[i].created);
+        changes.created_null.push_back(log[i].created_null);
+    }
+    return changes;
+}
+
+void apply_committed_changes(Spi &spi, const CommittedChanges &changes) {
+    if (!changes.retimed_ids.empty()) {
+        // All changed items locked in one pass in position order, deleted ones included.
+        std::vector<int64_t> ids = changes.deleted_ids;
+        std::vector<Oid> sources = changes.deleted_sources;
+        ids.insert(ids.end(), changes.retimed_ids.begin(), changes.retimed_ids.end());
+        sources.insert(sources.end(), changes.retimed_sources.begin(), changes.retimed_sources.end());
+        spi.run(lock_changed_items, {int8_array_param(ids), oid_array_param(sources)}, false);
+        spi.run(retime_items,
+                {int8_array_param(changes.retimed_ids), oid_array_param(changes.retimed_sources),
+                 timestamptz_array_param(changes.created, changes.created_null)},
+                false);
+    }
+    if (!changes.deleted_ids.empty())
+        withdraw_marks(spi, tombstone_items(spi, changes.deleted_ids, changes.deleted_sources));
 }
 
 void number_items(Spi &spi, const std::vector<NewItem> &items) {
@@ -121,16 +166,12 @@ PGFEED_FUNCTION(pgfeed_sequence) {
         throw FeedError(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED, "pgfeed._sequence is called by triggers only");
     // Every captured row queues one deferred event; the first to fire numbers them all.
     std::vector<NewItem> items = net_inserts();
-    std::vector<int64_t> deleted_ids;
-    std::vector<Oid> deleted_sources;
-    captured_deletes(deleted_ids, deleted_sources);
-    if (!items.empty() || !deleted_ids.empty()) {
+    CommittedChanges changes = committed_changes();
+    if (!items.empty() || !changes.empty()) {
         Spi spi;
-        // Deletes before the sequencer lock: withdrawing marks takes reader locks, and a transaction
-        // that marked items and inserts some holds its reader lock while it waits for the sequencer.
-        if (!deleted_ids.empty())
-            for (const Tombstone &tombstone : tombstone_items(spi, deleted_ids, deleted_sources))
-                withdraw_marks(spi, tombstone);
+        // Before the sequencer lock: withdrawing marks takes reader locks, and a transaction that
+        // marked items and inserts some holds its reader lock while it waits for the sequencer.
+        apply_committed_changes(spi, changes);
         if (!items.empty())
             number_items(spi, items);
     }

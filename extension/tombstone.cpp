@@ -13,9 +13,9 @@ Statement mark_deleted{"UPDATE pgfeed.items SET deleted = true WHERE position = 
 // Users whose current chunk may hold the bit, in user order so concurrent deletes lock alike. Read
 // with the latest snapshot: under REPEATABLE READ a mark committed after this transaction's snapshot
 // must still be found (locking that user's row then raises the serialization error).
-Statement users_with_chunk{"SELECT r.user_key FROM pgfeed.read_chunks c JOIN pgfeed.readers r "
-                           "ON r.user_id = c.user_id AND r.generation = c.generation "
-                           "WHERE c.chunk_no = $1 ORDER BY r.user_id"};
+Statement users_with_chunks{"SELECT DISTINCT r.user_id, r.user_key FROM pgfeed.read_chunks c "
+                            "JOIN pgfeed.readers r ON r.user_id = c.user_id AND r.generation = c.generation "
+                            "WHERE c.chunk_no = ANY($1) ORDER BY r.user_id"};
 } // namespace
 
 std::vector<Tombstone> tombstone_items(Spi &spi, const std::vector<int64_t> &activity_ids,
@@ -31,23 +31,34 @@ std::vector<Tombstone> tombstone_items(Spi &spi, const std::vector<int64_t> &act
     return tombstones;
 }
 
-void withdraw_marks(Spi &spi, const Tombstone &tombstone) {
-    const int64_t position = tombstone.position;
+void withdraw_marks(Spi &spi, const std::vector<Tombstone> &tombstones) {
+    if (tombstones.empty())
+        return;
+    std::vector<int32_t> chunks;
+    for (const Tombstone &t : tombstones)
+        chunks.push_back(static_cast<int32_t>(chunk_of(t.position)));
     std::vector<std::string> users;
-    for (const Row &row : spi.run_latest(users_with_chunk, {int4_param(static_cast<int32_t>(chunk_of(position)))}))
-        users.push_back(row.text(1));
+    for (const Row &row : spi.run_latest(users_with_chunks, {int4_array_param(chunks)}))
+        users.push_back(row.text(2));
+    // One pass over the users in id order, whatever the order of the tombstones.
     for (const std::string &user_key : users) {
         Reader reader = lock_reader(spi, user_key);
         ChunkCache bits(spi, reader, false);
-        if (!bits.test(position))
+        std::map<int32_t, int64_t> net_delta;
+        for (const Tombstone &t : tombstones) {
+            if (!bits.test(t.position))
+                continue;
+            // A set bit above the horizon took the item out of the unread count, below it put the
+            // item in; the tombstone now keeps it out, so undo the bit's share.
+            const int64_t delta = t.position <= reader.horizon ? -1 : 1;
+            bits.flip(t.position);
+            reader.net_total += delta;
+            net_delta[t.topic_id] += delta;
+        }
+        if (net_delta.empty())
             continue;
-        // A set bit above the horizon took the item out of the unread count, below it put the
-        // item in; the tombstone now keeps it out, so undo the bit's share.
-        const int64_t delta = position <= reader.horizon ? -1 : 1;
-        bits.flip(position);
-        reader.net_total += delta;
         bits.save();
-        add_topic_nets(spi, reader, {{tombstone.topic_id, delta}});
+        add_topic_nets(spi, reader, net_delta);
         save_reader(spi, reader);
     }
 }
@@ -57,7 +68,6 @@ void withdraw_marks(Spi &spi, const Tombstone &tombstone) {
 PGFEED_FUNCTION(pgfeed_tombstone) {
     pgfeed::Spi spi;
     auto tombstones = pgfeed::tombstone_items(spi, {PG_GETARG_INT64(1)}, {PG_GETARG_OID(0)});
-    for (const pgfeed::Tombstone &tombstone : tombstones)
-        pgfeed::withdraw_marks(spi, tombstone);
+    pgfeed::withdraw_marks(spi, tombstones);
     PG_RETURN_BOOL(!tombstones.empty());
 }

@@ -17,7 +17,7 @@ struct Tombstone {
 // without a live item are skipped.
 std::vector<Tombstone> tombstone_items(Spi &spi, const std::vector<int64_t> &activity_ids,
                                        const std::vector<Oid> &sources);
-// Withdraws every user's bit on a tombstone, locking their reader rows.
-void withdraw_marks(Spi &spi, const Tombstone &tombstone);
+// Withdraws every user's bits on these tombstones, locking their reader rows in user order.
+void withdraw_marks(Spi &spi, const std::vector<Tombstone> &tombstones);
 
 } // namespace pgfeed
