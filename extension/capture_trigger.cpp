@@ -1,11 +1,11 @@
-// Row triggers on attached tables: inserts wait in the capture log for their commit-ordered
-// position; deletes and topic changes of committed items take effect at once.
+// Row triggers on attached tables: every change waits in the capture log for the commit-time flush
+// (sequencer.cpp), which numbers inserts in commit order and applies the rest.
 #include "capture_log.hpp"
 #include "core/feed_spec.hpp"
-#include "spi.hpp"
 
 extern "C" {
 #include "commands/trigger.h"
+#include "executor/spi.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 }
