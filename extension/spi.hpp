@@ -66,7 +66,7 @@ class Spi {
     Spi(const Spi &) = delete;
     Spi &operator=(const Spi &) = delete;
 
-    // Runs `statement`; the rows stay readable until the next run. `read_only` statements see the
+    // Runs `statement`; the rows stay readable while this Spi lives. `read_only` statements see the
     // caller's snapshot; the others take a fresh one under READ COMMITTED.
     std::vector<Row> run(Statement &statement, std::initializer_list<SqlArg> params, bool read_only);
     // Runs a query with the latest snapshot whatever the isolation level, as foreign-key checks
