@@ -23,7 +23,7 @@ struct CapturedChange {
     Kind kind;
     Oid source;
     int64_t activity_id;
-    char *topic; // NULL: the row has no topic
+    const char *topic; // NULL: the row has no topic
     TimestampTz created;
     bool created_null;
 };

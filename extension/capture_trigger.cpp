@@ -80,17 +80,16 @@ RowKey read_row(HeapTuple tuple, TriggerData *trigger) {
     return key;
 }
 
-void capture_insert(Oid source, const RowKey &key) {
+// Logs an insert or a new created_at of the row `key` describes; the log copies the topic.
+void capture_row(CapturedChange::Kind kind, Oid source, const RowKey &key) {
     CapturedChange change{};
-    change.kind = CapturedChange::Kind::Insert;
+    change.kind = kind;
     change.source = source;
     change.activity_id = key.activity_id;
+    change.topic = key.topic ? key.topic->c_str() : nullptr;
     change.created = key.created;
     change.created_null = key.created_null;
-    pg_guard([&] {
-        change.topic = key.topic ? pstrdup(key.topic->c_str()) : nullptr;
-        capture_log_append(change);
-    });
+    pg_guard([&] { capture_log_append(change); });
 }
 
 bool has_pending_insert(Oid source, int64_t activity_id) {
@@ -117,21 +116,15 @@ void capture_update(Oid source, const RowKey &before, const RowKey &after) {
             return;
         if (has_pending_insert(source, after.activity_id)) {
             capture_removal(source, before.activity_id);
-            capture_insert(source, after);
+            capture_row(CapturedChange::Kind::Insert, source, after);
             return;
         }
-        CapturedChange retime{};
-        retime.kind = CapturedChange::Kind::Retime;
-        retime.source = source;
-        retime.activity_id = after.activity_id;
-        retime.created = after.created;
-        retime.created_null = after.created_null;
-        pg_guard([&] { capture_log_append(retime); });
+        capture_row(CapturedChange::Kind::Retime, source, after);
         return;
     }
     // A new topic or id is news to other readers: the item is published again at a new position.
     capture_removal(source, before.activity_id);
-    capture_insert(source, after);
+    capture_row(CapturedChange::Kind::Insert, source, after);
 }
 
 void require_row_trigger(FunctionCallInfo fcinfo) {
@@ -151,7 +144,7 @@ PGFEED_FUNCTION(pgfeed_capture) {
     TriggerData *trigger = reinterpret_cast<TriggerData *>(fcinfo->context);
     const Oid source = RelationGetRelid(trigger->tg_relation);
     if (TRIGGER_FIRED_BY_INSERT(trigger->tg_event))
-        capture_insert(source, read_row(trigger->tg_trigtuple, trigger));
+        capture_row(CapturedChange::Kind::Insert, source, read_row(trigger->tg_trigtuple, trigger));
     else if (TRIGGER_FIRED_BY_DELETE(trigger->tg_event))
         capture_removal(source, read_row(trigger->tg_trigtuple, trigger).activity_id);
     else if (TRIGGER_FIRED_BY_UPDATE(trigger->tg_event))

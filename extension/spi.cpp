@@ -15,7 +15,6 @@ namespace pgfeed {
 
 SqlArg int4_param(int32_t v) { return {INT4OID, Int32GetDatum(v), false}; }
 SqlArg int8_param(int64_t v) { return {INT8OID, Int64GetDatum(v), false}; }
-SqlArg oid_param(Oid v) { return {OIDOID, ObjectIdGetDatum(v), false}; }
 SqlArg int8_or_null(std::optional<int64_t> v) { return {INT8OID, Int64GetDatum(v.value_or(0)), !v}; }
 SqlArg oid_or_null(Oid v) { return {OIDOID, ObjectIdGetDatum(v), v == InvalidOid}; }
 
@@ -106,7 +105,6 @@ bool Row::is_null(int column) const {
 int64_t Row::int8(int column) const { return DatumGetInt64(get(column)); }
 int32_t Row::int4(int column) const { return DatumGetInt32(get(column)); }
 Oid Row::oid(int column) const { return DatumGetObjectId(get(column)); }
-bool Row::boolean(int column) const { return DatumGetBool(get(column)); }
 
 std::string Row::text(int column) const {
     std::string out;

@@ -23,7 +23,6 @@ struct SqlArg {
 };
 SqlArg int4_param(int32_t v);
 SqlArg int8_param(int64_t v);
-SqlArg oid_param(Oid v);
 SqlArg int8_or_null(std::optional<int64_t> v);
 SqlArg oid_or_null(Oid v); // InvalidOid is NULL
 SqlArg text_param(const std::string &v);
@@ -48,7 +47,6 @@ class Row {
     int64_t int8(int column) const;
     int32_t int4(int column) const;
     Oid oid(int column) const;
-    bool boolean(int column) const;
     std::string text(int column) const;
     std::vector<uint8_t> bytea(int column) const;
 
