@@ -1,5 +1,6 @@
 // mark_read, mark_unread, mark_all_read and is_read.
 #include "arguments.hpp"
+#include "outbox.hpp"
 #include "read_state.hpp"
 
 #include <algorithm>
@@ -58,7 +59,9 @@ Datum mark(FunctionCallInfo fcinfo, bool to_read) {
     std::vector<ItemRef> items = items_by_id(spi, ids, source);
     Reader reader = lock_reader(spi, user_key);
     ChunkCache bits(spi, reader, false);
-    PG_RETURN_INT32(apply_marks(spi, reader, bits, items, to_read));
+    std::vector<int64_t> changed = apply_marks(spi, reader, bits, items, to_read);
+    publish_marks(spi, user_key, to_read ? "read" : "unread", changed);
+    PG_RETURN_INT32(static_cast<int32_t>(changed.size()));
 }
 
 std::vector<int32_t> feed_topics(Spi &spi, const FeedSpec &feed, const std::string &user_key) {
@@ -138,8 +141,12 @@ PGFEED_FUNCTION(pgfeed_mark_all_read) {
             items.push_back({row.int8(1), row.int4(2)});
     }
     Reader reader = lock_reader(spi, user_key);
-    if (feed.kind == FeedSpec::Kind::All && target > reader.horizon)
-        PG_RETURN_INT64(move_horizon(spi, reader, target));
+    const std::string feed_name = text_arg(fcinfo, 1, "feed");
+    if (feed.kind == FeedSpec::Kind::All && target > reader.horizon) {
+        int64_t changed = move_horizon(spi, reader, target);
+        publish_read_all(spi, user_key, feed_name, target, changed);
+        PG_RETURN_INT64(changed);
+    }
 
     // Below the horizon, the items a bit marks unread: their bits are cleared.
     ChunkCache bits(spi, reader, false);
@@ -156,7 +163,9 @@ PGFEED_FUNCTION(pgfeed_mark_all_read) {
     };
     items.erase(std::remove_if(items.begin(), items.end(), [&](const ItemRef &item) { return !in_feed(item); }),
                 items.end());
-    PG_RETURN_INT64(apply_marks(spi, reader, bits, items, true));
+    int64_t changed = static_cast<int64_t>(apply_marks(spi, reader, bits, items, true).size());
+    publish_read_all(spi, user_key, feed_name, target, changed);
+    PG_RETURN_INT64(changed);
 }
 
 PGFEED_FUNCTION(pgfeed_is_read) {

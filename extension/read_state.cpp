@@ -170,9 +170,10 @@ void add_topic_nets(Spi &spi, const Reader &reader, const std::map<int32_t, int6
                 false);
 }
 
-int apply_marks(Spi &spi, Reader &reader, ChunkCache &bits, const std::vector<ItemRef> &items, bool to_read) {
+std::vector<int64_t> apply_marks(Spi &spi, Reader &reader, ChunkCache &bits, const std::vector<ItemRef> &items,
+                                 bool to_read) {
     std::map<int32_t, int64_t> net_delta;
-    int changed = 0;
+    std::vector<int64_t> changed;
     // Read state changes by one flip either way, and the unread count by one.
     const int64_t unread_delta = to_read ? -1 : 1;
     for (const ItemRef &item : items) {
@@ -182,10 +183,10 @@ int apply_marks(Spi &spi, Reader &reader, ChunkCache &bits, const std::vector<It
         bits.flip(item.position);
         reader.net_total += unread_delta;
         net_delta[item.topic_id] += unread_delta;
-        ++changed;
+        changed.push_back(item.position);
     }
-    if (changed == 0)
-        return 0;
+    if (changed.empty())
+        return changed;
     bits.save();
     add_topic_nets(spi, reader, net_delta);
     save_reader(spi, reader);

@@ -61,9 +61,10 @@ struct ItemRef {
     int32_t topic_id; // 0: the item has no topic
 };
 
-// Marks items read (or unread), skipping those already so; returns how many changed.
+// Marks items read (or unread), skipping those already so; returns the positions that changed.
 // Keeps net_total and the per-topic nets in step, and saves everything.
-int apply_marks(Spi &spi, Reader &reader, ChunkCache &bits, const std::vector<ItemRef> &items, bool to_read);
+std::vector<int64_t> apply_marks(Spi &spi, Reader &reader, ChunkCache &bits, const std::vector<ItemRef> &items,
+                                 bool to_read);
 
 // Per-topic nets of the reader, summed: adds `delta` for each topic and writes them.
 void add_topic_nets(Spi &spi, const Reader &reader, const std::map<int32_t, int64_t> &delta);

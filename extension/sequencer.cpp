@@ -6,6 +6,7 @@
 // sees this commit already, positions follow commit order, and the committed positions are always
 // a gap-free prefix: a cursor handed out is never passed by a late commit (invariant I2).
 #include "capture_log.hpp"
+#include "outbox.hpp"
 #include "spi.hpp"
 #include "tombstone.hpp"
 
@@ -38,7 +39,7 @@ Statement lock_changed_items{"SELECT i.position FROM pgfeed.items i "
 Statement retime_items{"UPDATE pgfeed.items i SET created_at = k.created "
                        "FROM unnest($1::int8[], $2::oid[], $3::timestamptz[]) AS k(activity_id, source, created) "
                        "WHERE i.activity_id = k.activity_id AND i.source = k.source::pg_catalog.regclass "
-                       "AND NOT i.deleted"};
+                       "AND NOT i.deleted RETURNING i.position"};
 
 struct NewItem {
     Oid source;
@@ -106,10 +107,13 @@ void apply_committed_changes(Spi &spi, const CommittedChanges &changes) {
         ids.insert(ids.end(), changes.retimed_ids.begin(), changes.retimed_ids.end());
         sources.insert(sources.end(), changes.retimed_sources.begin(), changes.retimed_sources.end());
         spi.run(lock_changed_items, {int8_array_param(ids), oid_array_param(sources)}, false);
-        spi.run(retime_items,
-                {int8_array_param(changes.retimed_ids), oid_array_param(changes.retimed_sources),
-                 timestamptz_array_param(changes.created, changes.created_null)},
-                false);
+        std::vector<int64_t> retimed;
+        for (const Row &row : spi.run(retime_items,
+                                      {int8_array_param(changes.retimed_ids), oid_array_param(changes.retimed_sources),
+                                       timestamptz_array_param(changes.created, changes.created_null)},
+                                      false))
+            retimed.push_back(row.int8(1));
+        publish_items(spi, "update", retimed);
     }
     if (!changes.deleted_ids.empty())
         withdraw_marks(spi, tombstone_items(spi, changes.deleted_ids, changes.deleted_sources));
@@ -157,6 +161,8 @@ void number_items(Spi &spi, const std::vector<NewItem> &items) {
             {int8_array_param(positions), oid_array_param(sources), int8_array_param(ids), int4_array_param(topics),
              int8_array_param(seqs), timestamptz_array_param(created, created_null)},
             false);
+    // Still under the sequencer lock: insert events take event ids in commit order.
+    publish_inserts(spi, positions, sources);
 }
 
 } // namespace

@@ -146,35 +146,23 @@ Spi::~Spi() {
 namespace {
 enum class SnapshotChoice { Caller, Fresh, Latest };
 
-std::vector<Row> execute(Statement &statement, std::initializer_list<SqlArg> params, SnapshotChoice snapshot,
-                         uint64_t &processed) {
+// Parameters in the arrays SPI takes.
+struct PackedArgs {
+    explicit PackedArgs(std::initializer_list<SqlArg> params) {
+        for (const SqlArg &p : params) {
+            types[n] = p.type;
+            values[n] = p.value;
+            nulls[n] = p.is_null ? 'n' : ' ';
+            ++n;
+        }
+    }
     Oid types[16];
     Datum values[16];
     char nulls[16];
     int n = 0;
-    for (const SqlArg &p : params) {
-        types[n] = p.type;
-        values[n] = p.value;
-        nulls[n] = p.is_null ? 'n' : ' ';
-        ++n;
-    }
-    int rc = 0;
-    pg_guard([&] {
-        if (!statement.plan) {
-            // Generic plans: every statement here is a keyed index access whose best plan does not
-            // depend on the values, and re-planning per call would cost more than running it.
-            SPIPlanPtr plan = SPI_prepare_cursor(statement.sql, n, types, CURSOR_OPT_GENERIC_PLAN);
-            if (!plan)
-                elog(ERROR, "pgfeed: could not prepare \"%s\": %s", statement.sql, SPI_result_code_string(SPI_result));
-            SPI_keepplan(plan);
-            statement.plan = plan;
-        }
-        if (snapshot == SnapshotChoice::Latest)
-            rc = SPI_execute_snapshot(statement.plan, values, nulls, GetLatestSnapshot(), InvalidSnapshot, false, false,
-                                      0);
-        else
-            rc = SPI_execute_plan(statement.plan, values, nulls, snapshot == SnapshotChoice::Caller, 0);
-    });
+};
+
+std::vector<Row> collect(int rc, uint64_t &processed) {
     if (rc < 0)
         throw std::runtime_error(std::string("SPI failed: ") + SPI_result_code_string(rc));
     processed = SPI_processed;
@@ -184,6 +172,29 @@ std::vector<Row> execute(Statement &statement, std::initializer_list<SqlArg> par
             rows.emplace_back(SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
     return rows;
 }
+
+std::vector<Row> execute(Statement &statement, std::initializer_list<SqlArg> params, SnapshotChoice snapshot,
+                         uint64_t &processed) {
+    PackedArgs args(params);
+    int rc = 0;
+    pg_guard([&] {
+        if (!statement.plan) {
+            // Generic plans: every statement here is a keyed index access whose best plan does not
+            // depend on the values, and re-planning per call would cost more than running it.
+            SPIPlanPtr plan = SPI_prepare_cursor(statement.sql, args.n, args.types, CURSOR_OPT_GENERIC_PLAN);
+            if (!plan)
+                elog(ERROR, "pgfeed: could not prepare \"%s\": %s", statement.sql, SPI_result_code_string(SPI_result));
+            SPI_keepplan(plan);
+            statement.plan = plan;
+        }
+        if (snapshot == SnapshotChoice::Latest)
+            rc = SPI_execute_snapshot(statement.plan, args.values, args.nulls, GetLatestSnapshot(), InvalidSnapshot,
+                                      false, false, 0);
+        else
+            rc = SPI_execute_plan(statement.plan, args.values, args.nulls, snapshot == SnapshotChoice::Caller, 0);
+    });
+    return collect(rc, processed);
+}
 } // namespace
 
 std::vector<Row> Spi::run(Statement &statement, std::initializer_list<SqlArg> params, bool read_only) {
@@ -192,6 +203,13 @@ std::vector<Row> Spi::run(Statement &statement, std::initializer_list<SqlArg> pa
 
 std::vector<Row> Spi::run_latest(Statement &statement, std::initializer_list<SqlArg> params) {
     return execute(statement, params, SnapshotChoice::Latest, processed_);
+}
+
+std::vector<Row> Spi::run_unprepared(const std::string &sql, std::initializer_list<SqlArg> params) {
+    PackedArgs args(params);
+    int rc = 0;
+    pg_guard([&] { rc = SPI_execute_with_args(sql.c_str(), args.n, args.types, args.values, args.nulls, false, 0); });
+    return collect(rc, processed_);
 }
 
 std::optional<Row> Spi::run_one(Statement &statement, std::initializer_list<SqlArg> params, bool read_only) {

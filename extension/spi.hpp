@@ -70,6 +70,8 @@ class Spi {
     // Runs a query with the latest snapshot whatever the isolation level, as foreign-key checks
     // do: for finding rows a concurrent committed transaction wrote after this one's snapshot.
     std::vector<Row> run_latest(Statement &statement, std::initializer_list<SqlArg> params);
+    // Plans and runs SQL built at run time, with a fresh snapshot under READ COMMITTED.
+    std::vector<Row> run_unprepared(const std::string &sql, std::initializer_list<SqlArg> params);
     // Shorthand for statements that return at most one row.
     std::optional<Row> run_one(Statement &statement, std::initializer_list<SqlArg> params, bool read_only);
     uint64_t processed() const { return processed_; }

@@ -1,5 +1,6 @@
 #include "tombstone.hpp"
 
+#include "outbox.hpp"
 #include "read_state.hpp"
 
 namespace pgfeed {
@@ -28,6 +29,7 @@ std::vector<Tombstone> tombstone_items(Spi &spi, const std::vector<int64_t> &act
     }
     if (!positions.empty())
         spi.run(mark_deleted, {int8_array_param(positions)}, false);
+    publish_items(spi, "delete", positions);
     return tombstones;
 }
 
