@@ -19,7 +19,7 @@ override with_llvm = no
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-.PHONY: test unit-test deps demo bench format
+.PHONY: test unit-test deps demo bench format notifier notifier-test
 deps:
 	test/install-deps.sh
 
@@ -41,5 +41,14 @@ bench: deps
 	$(MAKE) install
 	bench/feed/run.sh
 
+# The daemon (notifier/) is a CMake build of its own; the binary is build/notifier/pgfeed-notifier.
+notifier:
+	cmake -S notifier -B build/notifier -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build build/notifier -j2
+
+notifier-test: notifier
+	ctest --test-dir build/notifier --output-on-failure
+
 format:
-	clang-format -i extension/*.cpp extension/*.hpp extension/core/*.cpp extension/core/*.hpp test/unit/*.cpp
+	clang-format -i extension/*.cpp extension/*.hpp extension/core/*.cpp extension/core/*.hpp test/unit/*.cpp \
+		notifier/*.cpp notifier/*.hpp notifier/test/*.cpp

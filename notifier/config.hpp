@@ -1,0 +1,134 @@
+// Configuration of pgfeed-notifier. Settings apply in this order, a later source winning:
+//   1. the defaults below;
+//   2. an ini file given with -c FILE / --config=FILE (none by default);
+//   3. environment variables PGFEED_<SECTION>_<KEY>, e.g. PGFEED_REDIS_PORT=6380;
+//   4. flags --section.key=value, e.g. --redis.port=6380.
+// Every value is checked as it is read: a bad value, an unknown section or key, a missing file is a
+// ConfigError naming where the value came from. notifier/pgfeed-notifier.ini.example documents
+// the same keys for operators.
+#pragma once
+
+#include "log.hpp"
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pgfeed::notifier {
+
+// Configuration the daemon cannot run with; main exits with EX_CONFIG (78).
+class ConfigError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+// A command line that is not understood (unknown option, stray argument); main exits with
+// EX_USAGE (64).
+class UsageError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+struct PostgresConfig {
+    // libpq connection string (key=value or URI); empty uses libpq's PG* environment variables.
+    std::string conninfo;
+};
+
+struct RedisConfig {
+    std::string host = "127.0.0.1";
+    int port = 6379; // 1..65535
+    // Unix socket path; when set, host and port are ignored.
+    std::string socket;
+    // Sent with AUTH when not empty.
+    std::string password;
+    int connect_timeout_ms = 2000; // 10..60000
+};
+
+struct BridgeConfig {
+    // Whether this instance may run the bridge (PostgreSQL to Redis); false only reads the stream.
+    bool enabled = true;
+    // Names this bridge in PostgreSQL's registry, where its position is kept. 1..63 characters
+    // among letters, digits, '_', '-', '.' and ':'.
+    std::string name = "default";
+    // The Redis stream the bridge appends to.
+    std::string stream = "pgfeed:events";
+    // Approximate cap on the stream's length (XADD MAXLEN ~); 1..2^63-1.
+    std::int64_t maxlen = 1000000;
+    // Events moved per round trip; 1..100000.
+    int batch_size = 1000;
+    // Fallback poll when no NOTIFY arrives; 10..60000.
+    int tick_ms = 200;
+    // PostgreSQL advisory lock key held by the one running bridge; any 64-bit integer.
+    std::int64_t lock_key = 7365414;
+    // How often a standby instance tries to take the lock and become the bridge; 50..60000.
+    int takeover_ms = 1000;
+    // How often events already in Redis are deleted from PostgreSQL; 10..600000.
+    int prune_interval_ms = 1000;
+};
+
+// Capped exponential backoff with jitter between reconnection attempts, for both PostgreSQL and
+// Redis (see backoff.hpp).
+struct ReconnectConfig {
+    int initial_ms = 100; // 1..60000
+    int max_ms = 5000;    // 1..600000, and not below initial_ms
+};
+
+struct LogConfig {
+    LogLevel level = LogLevel::info; // debug, info, warn or error
+};
+
+struct Config {
+    PostgresConfig postgres;
+    RedisConfig redis;
+    BridgeConfig bridge;
+    ReconnectConfig reconnect;
+    LogConfig log;
+};
+
+// What the command line asked for.
+enum class Command { run, check_config, help, version };
+
+// A value given outside the file: an environment variable (name "PGFEED_REDIS_PORT") or a flag
+// (name "redis.port").
+struct NamedValue {
+    std::string name;
+    std::string value;
+};
+
+// Everything the configuration is read from. Kept for the life of the process so that SIGHUP
+// re-reads the same file and re-applies the same environment and flags.
+struct ConfigSources {
+    Command command = Command::run;
+    std::string file; // empty: no file
+    // The PGFEED_<SECTION>_<KEY> variables, naming a known section, in environment order. Other
+    // PGFEED_* variables belong to other tools (test scripts) and are left alone.
+    std::vector<NamedValue> environment;
+    // --section.key=value flags in command-line order.
+    std::vector<NamedValue> flags;
+};
+
+// Reads the command line and picks the notifier's variables out of envp. Throws UsageError for an
+// unknown option, a missing option value or a stray argument. Uses getopt_long: call it from one
+// thread at a time (start-up).
+ConfigSources parse_command_line(int argc, char **argv, char **envp);
+
+// Defaults, then the file, the environment and the flags of `sources`, then checks between keys.
+// Throws ConfigError. Also what SIGHUP calls to reload.
+Config load_config(const ConfigSources &sources);
+
+// Defaults, then `ini_text` (named `origin` in errors), then checks between keys. Throws ConfigError.
+Config parse_config_string(std::string_view ini_text, std::string_view origin = "<string>");
+
+// What --check-config prints: the effective configuration as ini text, each key annotated with
+// where its value came from, passwords masked. Throws ConfigError.
+std::string describe_config(const ConfigSources &sources);
+
+// What --help prints: the options, then every key with its default and meaning.
+std::string usage_text(std::string_view program);
+
+// The keys ("redis.port") whose values differ, in the order of the sections above.
+std::vector<std::string> changed_keys(const Config &before, const Config &after);
+
+} // namespace pgfeed::notifier
