@@ -19,17 +19,21 @@ override with_llvm = no
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-.PHONY: test unit-test deps demo bench format notifier notifier-test
+.PHONY: test deps demo bench format notifier notifier-test
 deps:
 	test/install-deps.sh
 
-# Every suite: unit tests of the pure C++ core, then pg_regress and the concurrency tests
-# against a throwaway PostgreSQL.
+# Every suite: unit tests of the extension's pure C++ core and of the notifier, then pg_regress
+# and the concurrency tests against a throwaway PostgreSQL, then the notifier's fault tests with
+# real redis-server and notifier processes.
 test: deps
 	$(MAKE) all
 	$(MAKE) install
+	$(MAKE) notifier
 	test/unit/run.sh
+	ctest --test-dir build/notifier --output-on-failure
 	test/run-sql-tests.sh
+	test/run-notifier-tests.sh
 
 demo: deps
 	$(MAKE) all
@@ -39,7 +43,9 @@ demo: deps
 bench: deps
 	$(MAKE) all
 	$(MAKE) install
+	$(MAKE) notifier
 	bench/feed/run.sh
+	bench/notifier/run.sh
 
 # The daemon (notifier/) is a CMake build of its own; the binary is build/notifier/pgfeed-notifier.
 notifier:

@@ -37,12 +37,18 @@ void on_reload_signal(evutil_socket_t, short, void *arg) {
     auto &daemon = *static_cast<Daemon *>(arg);
     try {
         Config reloaded = load_config(daemon.sources);
-        std::string changed;
-        for (const std::string &key : changed_keys(daemon.config, reloaded))
+        // Only the log level applies at once; the bridge keeps its sessions and settings.
+        std::string changed, at_restart;
+        for (const std::string &key : changed_keys(daemon.config, reloaded)) {
             changed += (changed.empty() ? "" : ",") + key;
+            if (key != "log.level")
+                at_restart += (at_restart.empty() ? "" : ",") + key;
+        }
         daemon.config = std::move(reloaded);
         set_log_level(daemon.config.log.level);
         log_info("main", "reloaded", {{"changed", changed}});
+        if (!at_restart.empty())
+            log_warn("main", "these settings take effect at the next start", {{"keys", at_restart}});
     } catch (const ConfigError &error) {
         log_error("main", "reload failed, keeping the running configuration", {{"error", error.what()}});
     }

@@ -8,9 +8,9 @@
 
 #include <arpa/inet.h>
 #include <csignal>
-#include <cstdlib>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -74,6 +74,7 @@ class RedisServer {
         args.insert(args.end(), extra.begin(), extra.end());
         pid_ = fork();
         if (pid_ == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL); // no stray server when the test process dies
             int devnull = open("/dev/null", O_WRONLY);
             dup2(devnull, STDOUT_FILENO);
             std::vector<char *> argv;
