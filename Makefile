@@ -38,6 +38,7 @@ test: deps
 demo: deps
 	$(MAKE) all
 	$(MAKE) install
+	$(MAKE) notifier
 	demo/run.sh
 
 bench: deps

@@ -1,12 +1,28 @@
 #!/usr/bin/env bash
-# make demo: a private PostgreSQL in .demo/, the sample parliament, and a tour of the SQL API.
+# make demo: a private PostgreSQL, redis-server and pgfeed-notifier in .demo/, the sample
+# parliament, a tour of the SQL API, and the events it caused arriving in the Redis stream.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/pg_cluster.sh
 PG_CLUSTER_DIR=$PWD/.demo pg_cluster_stop # a demo left running before
+[ -f .demo/redis.pid ] && kill "$(cat .demo/redis.pid)" 2>/dev/null || true
 rm -rf .demo
 pg_cluster_start "$PWD/.demo"
 psql -X -q -v ON_ERROR_STOP=1 -f demo/parliament.sql >/dev/null
+
+# Redis on a unix socket in .demo/ (no TCP port to collide with), the notifier beside it.
+redis-server --port 0 --unixsocket "$PWD/.demo/redis.sock" --dir "$PWD/.demo" --appendonly yes \
+    --daemonize yes --pidfile "$PWD/.demo/redis.pid" --logfile "$PWD/.demo/redis.log"
+build/notifier/pgfeed-notifier --postgres.conninfo="host=$PWD/.demo dbname=postgres user=postgres" \
+    --redis.socket="$PWD/.demo/redis.sock" 2>"$PWD/.demo/notifier.log" &
+notifier=$!
+stop_all() {
+    kill "$notifier" 2>/dev/null || true
+    [ -f .demo/redis.pid ] && kill "$(cat .demo/redis.pid)" 2>/dev/null || true
+    pg_cluster_stop
+}
+trap stop_all EXIT
+redis() { redis-cli -s "$PWD/.demo/redis.sock" "$@"; }
 
 show() { printf '\n\033[1m%s\033[0m\n' "$1"; psql -X -q -v ON_ERROR_STOP=1 -c "$2"; }
 show "alice's unread badge, all and following" \
@@ -30,10 +46,21 @@ show "badge" "SELECT pgfeed.unread_count('alice', 'following') AS badge"
 show "bob read everything up to 15000 at once, then every third item up to 19900" \
      "SELECT position, activity_id, is_read FROM pgfeed.page('bob', 'all', 6, before => 19900)"
 
+# The notifier moved every committed event into the stream; wait (at most 10 s) for the last one.
+last_event=$(psql -X -At -c "SELECT max(event_id) FROM pgfeed.events")
+for _ in $(seq 100); do
+    [ "$(redis XREVRANGE pgfeed:events + - COUNT 1 | sed -n 8p)" = "$last_event" ] && break
+    sleep 0.1
+done
+printf '\n\033[1m%s\033[0m\n' "the stream pgfeed:events: $(redis XLEN pgfeed:events) events; the newest three"
+redis XREVRANGE pgfeed:events + - COUNT 3
+
 if [ -t 0 ]; then
     echo
-    echo "PostgreSQL is running in .demo/. Explore with:  psql -h $PWD/.demo -U postgres"
-    echo "Press Ctrl-C to stop it."
+    echo "PostgreSQL, Redis and pgfeed-notifier are running in .demo/. Explore with:"
+    echo "  psql -h $PWD/.demo -U postgres"
+    echo "  redis-cli -s $PWD/.demo/redis.sock XREAD BLOCK 0 STREAMS pgfeed:events '\$'"
+    echo "Press Ctrl-C to stop them."
     trap 'echo; echo stopping; exit 0' INT
     while :; do sleep 3600; done
 fi
