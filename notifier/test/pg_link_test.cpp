@@ -3,6 +3,8 @@
 // NOTIFY, a terminated backend, and callbacks that stop or destroy the link.
 #include "pg_link.hpp"
 
+#include "event_loop.hpp"
+
 #include <event2/event.h>
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
@@ -28,26 +30,6 @@ namespace {
 
 const std::string kPgBin = "/usr/lib/postgresql/15/bin";
 const char *const kApplicationName = "pg_link_test";
-
-// Runs the loop until done() holds or the timeout passes; a ticking timer makes the loop come back
-// to check even when nothing else happens. Returns done().
-bool run_until(event_base *base, const std::function<bool()> &done, std::chrono::milliseconds timeout = 5s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    event *tick = event_new(
-        base, -1, EV_PERSIST, [](evutil_socket_t, short, void *) {}, nullptr);
-    timeval every{0, 10000};
-    event_add(tick, &every);
-    while (!done() && std::chrono::steady_clock::now() < deadline)
-        event_base_loop(base, EVLOOP_ONCE);
-    event_free(tick);
-    return done();
-}
-
-// Runs the loop for a while, for checking that something does not happen.
-void run_for(event_base *base, std::chrono::milliseconds duration) {
-    run_until(
-        base, [] { return false; }, duration);
-}
 
 bool run(const std::string &command) { return std::system(command.c_str()) == 0; }
 
