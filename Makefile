@@ -58,4 +58,4 @@ notifier-test: notifier
 
 format:
 	clang-format -i extension/*.cpp extension/*.hpp extension/core/*.cpp extension/core/*.hpp test/unit/*.cpp \
-		notifier/*.cpp notifier/*.hpp notifier/test/*.cpp
+		notifier/*.cpp notifier/*.hpp notifier/test/*.cpp notifier/test/*.hpp
