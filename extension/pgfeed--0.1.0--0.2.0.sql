@@ -58,15 +58,18 @@ BEGIN
         RAISE EXCEPTION 'pgfeed.events_between: upto % is newer than the current snapshot', upto
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Take upto with pg_current_snapshot().';
     END IF;
-    RETURN QUERY
-        SELECT e.event_id, e.kind, e.topic, e.user_key, e.data,
-               (extract(epoch FROM e.written_at) * 1000000)::bigint
-          FROM pgfeed.events e
-         WHERE e.txid >= pg_snapshot_xmin(since) AND e.txid < pg_snapshot_xmax(upto)
-           AND pg_visible_in_snapshot(e.txid, upto) AND NOT pg_visible_in_snapshot(e.txid, since)
-           AND e.event_id > after_event
-         ORDER BY e.event_id
-         LIMIT max_events;
+    -- EXECUTE plans with the values: a generic plan cannot tell a page deep in a backlog (walk
+    -- event_id) from a narrow txid range (walk txid), and picks badly for one of them.
+    RETURN QUERY EXECUTE
+        'SELECT e.event_id, e.kind, e.topic, e.user_key, e.data,
+                (extract(epoch FROM e.written_at) * 1000000)::bigint
+           FROM pgfeed.events e
+          WHERE e.txid >= pg_snapshot_xmin($1) AND e.txid < pg_snapshot_xmax($2)
+            AND pg_visible_in_snapshot(e.txid, $2) AND NOT pg_visible_in_snapshot(e.txid, $1)
+            AND e.event_id > $3
+          ORDER BY e.event_id
+          LIMIT $4'
+        USING since, upto, after_event, max_events;
 END
 $$;
 

@@ -153,6 +153,7 @@ void Bridge::try_to_lead() {
                       fail("cannot take the bridge lock", result.error);
                   } else if (result.rows.size() == 1 && result.rows[0][0] == std::optional<std::string>("t")) {
                       leading_ = true;
+                      standing_by_ = false;
                       last_failure_.clear();
                       log_info(kComponent, "leading: this instance moves events", {{"lock_key", settings_.lock_key}});
                       load_position();
