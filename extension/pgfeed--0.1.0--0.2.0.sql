@@ -58,18 +58,30 @@ BEGIN
         RAISE EXCEPTION 'pgfeed.events_between: upto % is newer than the current snapshot', upto
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Take upto with pg_current_snapshot().';
     END IF;
-    -- EXECUTE plans with the values: a generic plan cannot tell a page deep in a backlog (walk
-    -- event_id) from a narrow txid range (walk txid), and picks badly for one of them.
-    RETURN QUERY EXECUTE
-        'SELECT e.event_id, e.kind, e.topic, e.user_key, e.data,
-                (extract(epoch FROM e.written_at) * 1000000)::bigint
-           FROM pgfeed.events e
-          WHERE e.txid >= pg_snapshot_xmin($1) AND e.txid < pg_snapshot_xmax($2)
-            AND pg_visible_in_snapshot(e.txid, $2) AND NOT pg_visible_in_snapshot(e.txid, $1)
-            AND e.event_id > $3
-          ORDER BY e.event_id
-          LIMIT $4'
-        USING since, upto, after_event, max_events;
+    -- EXECUTE plans each page with its values. A batch's first page finds its events through
+    -- their txids; the later pages walk event ids on from the previous page, because scanning the
+    -- batch's whole txid range again for every page would make a large batch cost its size squared.
+    IF after_event = 0 THEN
+        RETURN QUERY EXECUTE
+            'SELECT e.event_id, e.kind, e.topic, e.user_key, e.data,
+                    (extract(epoch FROM e.written_at) * 1000000)::bigint
+               FROM pgfeed.events e
+              WHERE e.txid >= pg_snapshot_xmin($1) AND e.txid < pg_snapshot_xmax($2)
+                AND pg_visible_in_snapshot(e.txid, $2) AND NOT pg_visible_in_snapshot(e.txid, $1)
+              ORDER BY e.event_id
+              LIMIT $3'
+            USING since, upto, max_events;
+    ELSE
+        RETURN QUERY EXECUTE
+            'SELECT e.event_id, e.kind, e.topic, e.user_key, e.data,
+                    (extract(epoch FROM e.written_at) * 1000000)::bigint
+               FROM pgfeed.events e
+              WHERE e.event_id > $3
+                AND pg_visible_in_snapshot(e.txid, $2) AND NOT pg_visible_in_snapshot(e.txid, $1)
+              ORDER BY e.event_id
+              LIMIT $4'
+            USING since, upto, after_event, max_events;
+    END IF;
 END
 $$;
 
