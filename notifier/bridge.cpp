@@ -59,8 +59,6 @@ RedisLinkOptions redis_options(const Config &config) {
 
 } // namespace
 
-void Bridge::EventFree::operator()(event *ev) const { event_free(ev); }
-
 Bridge::Bridge(event_base *base, const Config &config)
     : settings_(config.bridge), position_key_(config.bridge.stream + ":bridge"),
       pg_(base, pg_options(config),

@@ -13,6 +13,7 @@
 
 #include "bridge_position.hpp"
 #include "config.hpp"
+#include "event_ptr.hpp"
 #include "pg_link.hpp"
 #include "redis_link.hpp"
 
@@ -20,7 +21,6 @@
 #include <memory>
 #include <string>
 
-struct event;
 struct event_base;
 
 namespace pgfeed::notifier {
@@ -37,11 +37,6 @@ class Bridge {
     void stop();
 
   private:
-    struct EventFree {
-        void operator()(event *ev) const;
-    };
-    using Timer = std::unique_ptr<event, EventFree>;
-
     void on_pg_ready();
     void on_pg_lost();
     void on_redis_ready();
@@ -64,7 +59,7 @@ class Bridge {
     std::string position_key_;
     PgLink pg_;
     RedisLink redis_;
-    Timer tick_timer_, takeover_timer_, prune_timer_;
+    EventPtr tick_timer_, takeover_timer_, prune_timer_;
 
     bool leading_ = false;      // holds the advisory lock
     bool standing_by_ = false;  // said so in the log

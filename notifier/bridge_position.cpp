@@ -7,16 +7,8 @@ namespace pgfeed::notifier {
 
 namespace {
 
-std::optional<uint64_t> parse_u64(std::string_view text) {
-    uint64_t value = 0;
-    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (text.empty() || error != std::errc() || end != text.data() + text.size())
-        return std::nullopt;
-    return value;
-}
-
-std::optional<int64_t> parse_i64(std::string_view text) {
-    int64_t value = 0;
+template <typename Number> std::optional<Number> parse_number(std::string_view text) {
+    Number value = 0;
     auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (text.empty() || error != std::errc() || end != text.data() + text.size())
         return std::nullopt;
@@ -34,14 +26,14 @@ bool is_snapshot_text(std::string_view text) {
     auto second = first == std::string_view::npos ? first : text.find(':', first + 1);
     if (second == std::string_view::npos)
         return false;
-    auto xmin = parse_u64(text.substr(0, first));
-    auto xmax = parse_u64(text.substr(first + 1, second - first - 1));
+    auto xmin = parse_number<uint64_t>(text.substr(0, first));
+    auto xmax = parse_number<uint64_t>(text.substr(first + 1, second - first - 1));
     if (!xmin || !xmax || *xmin > *xmax)
         return false;
     std::string_view xips = text.substr(second + 1);
     while (!xips.empty()) {
         auto comma = xips.find(',');
-        auto xip = parse_u64(xips.substr(0, comma));
+        auto xip = parse_number<uint64_t>(xips.substr(0, comma));
         if (!xip || *xip < *xmin || *xip >= *xmax)
             return false;
         if (comma == std::string_view::npos)
@@ -76,7 +68,7 @@ std::optional<BridgePosition> position_from_hash(const std::vector<std::string> 
         throw std::invalid_argument("since \"" + shorten(*since) + "\" is not a snapshot");
     if (!upto->empty() && !is_snapshot_text(*upto))
         throw std::invalid_argument("upto \"" + shorten(*upto) + "\" is not a snapshot");
-    auto after_id = parse_i64(*after);
+    auto after_id = parse_number<int64_t>(*after);
     if (!after_id || *after_id < 0 || (upto->empty() && *after_id != 0))
         throw std::invalid_argument("after \"" + shorten(*after) + "\" is not an event id of the batch");
     return BridgePosition{*since, *upto, *after_id};
@@ -90,7 +82,7 @@ OutboxEvent outbox_event_from_row(const std::vector<std::optional<std::string>> 
     if (row.size() != 6)
         throw std::invalid_argument("expected 6 columns, got " + std::to_string(row.size()));
     OutboxEvent event;
-    auto id = row[0] ? parse_i64(*row[0]) : std::nullopt;
+    auto id = row[0] ? parse_number<int64_t>(*row[0]) : std::nullopt;
     if (!id || *id <= 0)
         throw std::invalid_argument("event_id \"" + shorten(row[0].value_or("NULL")) + "\" is not an event id");
     event.event_id = *id;
@@ -104,7 +96,7 @@ OutboxEvent outbox_event_from_row(const std::vector<std::optional<std::string>> 
     if (!row[4] || row[4]->empty())
         throw std::invalid_argument("empty data");
     event.data = *row[4];
-    auto at = row[5] ? parse_i64(*row[5]) : std::nullopt;
+    auto at = row[5] ? parse_number<int64_t>(*row[5]) : std::nullopt;
     if (!at)
         throw std::invalid_argument("at_us \"" + shorten(row[5].value_or("NULL")) + "\" is not a number");
     event.at_us = *at;

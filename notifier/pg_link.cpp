@@ -44,8 +44,6 @@ void log_notice(void *, const PGresult *notice) {
 
 } // namespace
 
-void PgLink::EventFree::operator()(event *ev) const { event_free(ev); }
-
 PgLink::PgLink(event_base *base, PgLinkOptions options, PgLinkCallbacks callbacks)
     : base_(base), options_(std::move(options)), callbacks_(std::move(callbacks)),
       backoff_(options_.retry_initial, options_.retry_max), send_ev_(event_new(base, -1, 0, on_send_due, this)),

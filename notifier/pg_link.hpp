@@ -7,6 +7,7 @@
 #pragma once
 
 #include "backoff.hpp"
+#include "event_ptr.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -17,7 +18,6 @@
 #include <string>
 #include <vector>
 
-struct event;
 struct event_base;
 typedef struct pg_conn PGconn;
 typedef struct pg_result PGresult;
@@ -92,10 +92,6 @@ class PgLink {
         Params params;
         Done done;
     };
-    struct EventFree {
-        void operator()(event *ev) const;
-    };
-    using EventPtr = std::unique_ptr<event, EventFree>;
     // Taken before running a callback, which may stop, restart or destroy the link: afterwards,
     // intact() says whether the link and the session it was working on still exist.
     struct Checkpoint {

@@ -64,8 +64,6 @@ std::string error_of(const redisAsyncContext *ac) {
 
 } // namespace
 
-void RedisLink::EventFree::operator()(event *ev) const { event_free(ev); }
-
 RedisLink::RedisLink(event_base *base, RedisLinkOptions options, RedisLinkCallbacks callbacks)
     : base_(base), options_(std::move(options)), callbacks_(std::move(callbacks)),
       backoff_(options_.retry_initial, options_.retry_max), connect_timer_(evtimer_new(base, on_connect_timeout, this)),

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "backoff.hpp"
+#include "event_ptr.hpp"
 
 #include <chrono>
 #include <functional>
@@ -13,7 +14,6 @@
 #include <string>
 #include <vector>
 
-struct event;
 struct event_base;
 struct redisAsyncContext;
 
@@ -81,10 +81,6 @@ class RedisLink {
   private:
     // dropping: hiredis is failing the pending commands of a lost connection and then frees it.
     enum class State { stopped, connecting, ready, dropping, waiting_to_retry };
-    struct EventFree {
-        void operator()(event *ev) const;
-    };
-    using EventPtr = std::unique_ptr<event, EventFree>;
 
     void connect();
     void handshake();
