@@ -205,7 +205,8 @@ def max_phase(dbname, redis_server, seconds):
     (ta, ga, ma), (tb, gb, mb) = samples[0], samples[-1]
     return {'conns': MAX_CONNECTIONS, 'rows': MAX_ROWS, 'seconds': tb - ta,
             'generated_rate': (gb - ga) / (tb - ta), 'moved_rate': (mb - ma) / (tb - ta),
-            'backlog_end': gb - mb, 'backlog_max': max(g - m for _, g, m in samples), 'drain': drain,
+            # A commit can reach the stream before its client hears it returned: never below 0.
+            'backlog_end': max(0, gb - mb), 'backlog_max': max(0, max(g - m for _, g, m in samples)), 'drain': drain,
             'samples': samples}
 
 
