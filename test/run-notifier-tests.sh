@@ -14,7 +14,12 @@ passed=0 failed=0
 for t in test/notifier/[!_]*.py; do
     [ -e "$t" ] || continue
     echo "== $t"
-    if python3 "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $t"; fi
+    # Each test file ends with its own "name: N passed, M failed" over its scenarios.
+    if python3 "$t" | tee "$work/out"; then status=0; else status=1; echo "FAILED: $t"; fi
+    summary=$(grep -E '^[a-z_]+: [0-9]+ passed, [0-9]+ failed$' "$work/out" | tail -1 || true)
+    read -r p f <<<"$(sed -E 's/^[a-z_]+: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/' <<<"${summary:-x: 0 passed, 1 failed}")"
+    ((status == 0 || f > 0)) || f=1 # a file that failed without saying so
+    passed=$((passed + p)) failed=$((failed + f))
 done
 
 if [ "$failed" != 0 ]; then
