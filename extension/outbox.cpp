@@ -43,9 +43,9 @@ void ring_doorbell() {
     pg_guard([] { Async_Notify("pgfeed", ""); });
 }
 
-// The insert events of items, each with its row's payload. Built per call, as the sources and their
-// columns are data; planning it costs little next to the commit it belongs to.
-std::string insert_events_with_payload(Spi &spi, const std::vector<Oid> &sources) {
+} // namespace
+
+std::string insert_events_sql(Spi &spi, const std::vector<Oid> &sources) {
     std::string joins, payload = "NULL::json";
     for (const Row &row : spi.run(payload_joins, {oid_array_param(sources), int4_param(kMaxPayloadBytes)}, true)) {
         joins += row.text(1);
@@ -59,12 +59,12 @@ std::string insert_events_with_payload(Spi &spi, const std::vector<Oid> &sources
            " WHERE i.position = ANY($1) ORDER BY i.position";
 }
 
-} // namespace
-
-void publish_inserts(Spi &spi, const std::vector<int64_t> &positions, const std::vector<Oid> &sources) {
+void publish_inserts(Spi &spi, const std::string &sql, const std::vector<int64_t> &positions) {
+    // Planned once per text: the text changes only when an attach or detach changes the sources.
+    static DynamicStatement insert_events;
     if (positions.empty())
         return;
-    spi.run_unprepared(insert_events_with_payload(spi, sources), {int8_array_param(positions)});
+    spi.run(insert_events, sql, {int8_array_param(positions)});
     ring_doorbell();
 }
 

@@ -16,9 +16,12 @@ namespace pgfeed {
 // stream entry stays small, and the app fetches the row itself.
 constexpr int kMaxPayloadBytes = 4000;
 
-// An insert event per new item, in position order, with the payload columns of its row; `sources`
-// holds the table of each item.
-void publish_inserts(Spi &spi, const std::vector<int64_t> &positions, const std::vector<Oid> &sources);
+// The statement that writes the insert events of items from these tables, each event with its
+// row's payload columns. Built before the sequencer lock is taken: it reads pgfeed.sources.
+std::string insert_events_sql(Spi &spi, const std::vector<Oid> &sources);
+
+// An insert event per new item, in position order, written by `sql` from insert_events_sql.
+void publish_inserts(Spi &spi, const std::string &sql, const std::vector<int64_t> &positions);
 
 // An activity event per item, in position order: `op` is delete or update (a new created_at).
 void publish_items(Spi &spi, const char *op, const std::vector<int64_t> &positions);

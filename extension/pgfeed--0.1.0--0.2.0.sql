@@ -14,7 +14,10 @@ CREATE TABLE pgfeed.events (
     user_key   text,       -- read events: whose read state changed
     data       text        NOT NULL, -- JSON, sent as is
     written_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
-);
+) -- A queue: rows come and go in bulk, so vacuum and analyze by row count, not by a fraction of a
+  -- size that swings between empty and millions.
+  WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 20000,
+        autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = 20000);
 CREATE INDEX events_txid ON pgfeed.events (txid);
 
 -- How far each bridge (one per Redis stream) has moved the outbox: every event visible in `moved`

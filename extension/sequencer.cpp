@@ -120,6 +120,12 @@ void apply_committed_changes(Spi &spi, const CommittedChanges &changes) {
 }
 
 void number_items(Spi &spi, const std::vector<NewItem> &items) {
+    std::vector<Oid> sources;
+    for (const NewItem &item : items)
+        sources.push_back(item.source);
+    // Before the lock, which is held until the commit is visible: whatever can run outside it does.
+    const std::string insert_events = insert_events_sql(spi, sources);
+
     const int64_t first =
         spi.run_one(take_positions, {int8_param(static_cast<int64_t>(items.size()))}, false)->int8(1) + 1;
 
@@ -140,13 +146,11 @@ void number_items(Spi &spi, const std::vector<NewItem> &items) {
     }
 
     std::vector<int64_t> positions, ids, seqs, created;
-    std::vector<Oid> sources;
     std::vector<int32_t> topics;
     std::vector<bool> created_null;
     for (std::size_t i = 0; i < items.size(); ++i) {
         const NewItem &item = items[i];
         positions.push_back(first + static_cast<int64_t>(i));
-        sources.push_back(item.source);
         ids.push_back(item.activity_id);
         if (item.topic.empty()) {
             topics.push_back(0), seqs.push_back(0);
@@ -162,7 +166,7 @@ void number_items(Spi &spi, const std::vector<NewItem> &items) {
              int8_array_param(seqs), timestamptz_array_param(created, created_null)},
             false);
     // Still under the sequencer lock: insert events take event ids in commit order.
-    publish_inserts(spi, positions, sources);
+    publish_inserts(spi, insert_events, positions);
 }
 
 } // namespace

@@ -173,20 +173,23 @@ std::vector<Row> collect(int rc, uint64_t &processed) {
     return rows;
 }
 
+// Generic plans: every statement here is a keyed index access whose best plan does not depend on
+// the values, and re-planning per call would cost more than running it. Call inside pg_guard.
+SPIPlanPtr prepare_kept(const char *sql, PackedArgs &args) {
+    SPIPlanPtr plan = SPI_prepare_cursor(sql, args.n, args.types, CURSOR_OPT_GENERIC_PLAN);
+    if (!plan)
+        elog(ERROR, "pgfeed: could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+    SPI_keepplan(plan);
+    return plan;
+}
+
 std::vector<Row> execute(Statement &statement, std::initializer_list<SqlArg> params, SnapshotChoice snapshot,
                          uint64_t &processed) {
     PackedArgs args(params);
     int rc = 0;
     pg_guard([&] {
-        if (!statement.plan) {
-            // Generic plans: every statement here is a keyed index access whose best plan does not
-            // depend on the values, and re-planning per call would cost more than running it.
-            SPIPlanPtr plan = SPI_prepare_cursor(statement.sql, args.n, args.types, CURSOR_OPT_GENERIC_PLAN);
-            if (!plan)
-                elog(ERROR, "pgfeed: could not prepare \"%s\": %s", statement.sql, SPI_result_code_string(SPI_result));
-            SPI_keepplan(plan);
-            statement.plan = plan;
-        }
+        if (!statement.plan)
+            statement.plan = prepare_kept(statement.sql, args);
         if (snapshot == SnapshotChoice::Latest)
             rc = SPI_execute_snapshot(statement.plan, args.values, args.nulls, GetLatestSnapshot(), InvalidSnapshot,
                                       false, false, 0);
@@ -205,10 +208,22 @@ std::vector<Row> Spi::run_latest(Statement &statement, std::initializer_list<Sql
     return execute(statement, params, SnapshotChoice::Latest, processed_);
 }
 
-std::vector<Row> Spi::run_unprepared(const std::string &sql, std::initializer_list<SqlArg> params) {
+std::vector<Row> Spi::run(DynamicStatement &statement, const std::string &sql, std::initializer_list<SqlArg> params) {
     PackedArgs args(params);
     int rc = 0;
-    pg_guard([&] { rc = SPI_execute_with_args(sql.c_str(), args.n, args.types, args.values, args.nulls, false, 0); });
+    pg_guard([&] {
+        if (!statement.sql || sql != statement.sql) {
+            if (statement.plan)
+                SPI_freeplan(statement.plan);
+            if (statement.sql)
+                pfree(statement.sql);
+            statement.plan = nullptr;
+            statement.sql = nullptr;
+            statement.plan = prepare_kept(sql.c_str(), args);
+            statement.sql = MemoryContextStrdup(TopMemoryContext, sql.c_str());
+        }
+        rc = SPI_execute_plan(statement.plan, args.values, args.nulls, false, 0);
+    });
     return collect(rc, processed_);
 }
 

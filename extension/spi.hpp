@@ -39,6 +39,13 @@ struct Statement {
     SPIPlanPtr plan = nullptr;
 };
 
+// A statement whose text is built at run time and seldom changes (it names app tables and
+// columns): planned once per text and kept until another text replaces it.
+struct DynamicStatement {
+    char *sql = nullptr; // in TopMemoryContext
+    SPIPlanPtr plan = nullptr;
+};
+
 // One result row, read column by column (1-based) in the order of the statement's select list.
 class Row {
   public:
@@ -70,8 +77,9 @@ class Spi {
     // Runs a query with the latest snapshot whatever the isolation level, as foreign-key checks
     // do: for finding rows a concurrent committed transaction wrote after this one's snapshot.
     std::vector<Row> run_latest(Statement &statement, std::initializer_list<SqlArg> params);
-    // Plans and runs SQL built at run time, with a fresh snapshot under READ COMMITTED.
-    std::vector<Row> run_unprepared(const std::string &sql, std::initializer_list<SqlArg> params);
+    // Runs `sql` through `statement`, planning it only when the text differs from last time; a
+    // fresh snapshot under READ COMMITTED.
+    std::vector<Row> run(DynamicStatement &statement, const std::string &sql, std::initializer_list<SqlArg> params);
     // Shorthand for statements that return at most one row.
     std::optional<Row> run_one(Statement &statement, std::initializer_list<SqlArg> params, bool read_only);
     uint64_t processed() const { return processed_; }
