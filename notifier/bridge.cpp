@@ -296,11 +296,11 @@ void Bridge::write(std::vector<OutboxEvent> events, BridgePosition next, bool fu
                                                 next = std::move(next), full](const RedisReply &type) {
         if (!cycle_is(cycle) || type.lost || position->lost)
             return;
-        std::optional<BridgePosition> found;
+        std::optional<BridgePosition> found = BridgePosition{"unreadable", "", 0};
         try {
-            found = position_from_hash(strings_of(*position));
+            if (position->type == RedisReply::Type::array)
+                found = position_from_hash(strings_of(*position));
         } catch (const std::invalid_argument &) {
-            found = BridgePosition{"damaged", "", 0};
         }
         if (found != stored_) {
             redis_.command({"UNWATCH"}, [](const RedisReply &) {});
@@ -331,8 +331,12 @@ void Bridge::write(std::vector<OutboxEvent> events, BridgePosition next, bool fu
                 return fail("Redis refused the batch", describe(reply));
             }
             for (const RedisReply &result : reply.elements)
-                if (result.type == RedisReply::Type::error)
-                    log_error(kComponent, "Redis failed a command inside the batch", {{"error", result.str}});
+                if (result.type == RedisReply::Type::error) {
+                    // Redis does not roll back: what did apply is known only from the position.
+                    loaded_ = false;
+                    busy_ = false;
+                    return fail("Redis failed a command inside the batch; reading the position again", result.str);
+                }
             stored_ = next;
             cursor_ = next;
             busy_ = false;
