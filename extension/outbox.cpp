@@ -27,7 +27,8 @@ Statement insert_read_all_event{
     "'changed', $4::int8, 'unread', pgfeed.unread_count($1, 'all'))::text"};
 
 // For each source with payload columns, the lateral join that reads them from the row as a JSON
-// object, or NULL when it would exceed kMaxPayloadBytes. format() quotes every name.
+// object, or NULL when it would exceed kMaxPayloadBytes. format() quotes every name; the order
+// keeps the statement's text, and so its cached plan, the same from one commit to the next.
 Statement payload_joins{
     "SELECT pg_catalog.format(' LEFT JOIN LATERAL (SELECT CASE WHEN pg_catalog.octet_length(x.j::text) <= %s "
     "THEN x.j END AS payload FROM (SELECT pg_catalog.json_build_object(%s) AS j FROM %s s WHERE s.%I = "
@@ -37,7 +38,7 @@ Statement payload_joins{
     "s.source, s.id_column, s.source::pg_catalog.oid, s.source::pg_catalog.oid), "
     "'p' || s.source::pg_catalog.oid "
     "FROM pgfeed.sources s WHERE s.source::pg_catalog.oid = ANY($1) "
-    "AND pg_catalog.cardinality(s.payload_columns) > 0"};
+    "AND pg_catalog.cardinality(s.payload_columns) > 0 ORDER BY s.source::pg_catalog.oid"};
 
 void ring_doorbell() {
     pg_guard([] { Async_Notify("pgfeed", ""); });
