@@ -32,6 +32,7 @@ test: deps
 	$(MAKE) notifier
 	test/unit/run.sh
 	ctest --test-dir build/notifier --output-on-failure
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-15} notifier/test/fuzz.sh
 	test/run-sql-tests.sh
 	test/run-notifier-tests.sh
 

@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev g++ make cmake
           libgtest-dev clang libclang-rt-14-dev clang-format python3 python3-psycopg2
-          libevent-dev libhiredis-dev libinih-dev libcjson-dev redis-server python3-redis)
+          libevent-dev libhiredis-dev libinih-dev libcjson-dev libjwt-dev redis-server python3-redis)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
