@@ -200,6 +200,16 @@ class PgLinkTest : public ::testing::Test {
         PQclear(res);
     }
 
+    // True once the backend `pid` is running pg_sleep: a query the link sent, still in flight.
+    bool sleeping(int pid) {
+        PGresult *res = PQexec(admin_, ("SELECT 1 FROM pg_stat_activity WHERE pid = " + std::to_string(pid) +
+                                        " AND state = 'active' AND query LIKE '%pg_sleep%'")
+                                           .c_str());
+        bool found = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+        PQclear(res);
+        return found;
+    }
+
     int backend_pid(PgLink &link) {
         PgResult result = query(link, "SELECT pg_backend_pid()");
         return result.ok ? std::stoi(*result.rows.at(0).at(0)) : 0;
@@ -309,7 +319,7 @@ TEST_F(PgLinkTest, TerminatedBackendFailsPendingReportsLossAndReconnects) {
     };
     link->query("SELECT pg_sleep(30)", {}, record);
     link->query("SELECT 1", {}, record);
-    run_for(base_, 50ms);
+    ASSERT_TRUE(run_until(base_, [&] { return sleeping(first_pid); }));
     admin("SELECT pg_terminate_backend(" + std::to_string(first_pid) + ")");
     ASSERT_TRUE(run_until(base_, [&] { return losses_ == 1; }));
     ASSERT_EQ(failed.size(), 2u);
@@ -339,13 +349,14 @@ TEST_F(PgLinkTest, TerminatedBackendFailsPendingReportsLossAndReconnects) {
 
 TEST_F(PgLinkTest, StopFailsPendingWithoutOnLostAndStartReconnects) {
     auto link = ready_link();
+    int pid = backend_pid(*link);
     std::vector<std::string> errors;
     link->query("SELECT pg_sleep(30)", {}, [&](const PgResult &r) {
         errors.push_back(r.error);
         // A callback that queries again: the stopped link refuses at once.
         link->query("SELECT 1", {}, [&](const PgResult &again) { errors.push_back(again.error); });
     });
-    run_for(base_, 20ms);
+    ASSERT_TRUE(run_until(base_, [&] { return sleeping(pid); }));
     link->stop();
     EXPECT_EQ(errors, (std::vector<std::string>{"link stopped", "not connected"}));
     run_for(base_, 100ms);

@@ -9,13 +9,7 @@
 #include <event2/event.h>
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
 #include <csignal>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -46,6 +40,7 @@ class RedisLinkTest : public ::testing::Test {
     }
 
     void TearDown() override {
+        observer_.reset();
         server_.reset();
         if (base_)
             event_base_free(base_);
@@ -58,6 +53,21 @@ class RedisLinkTest : public ::testing::Test {
         options.retry_initial = 20ms;
         options.retry_max = 100ms;
         return options;
+    }
+
+    // True once the server holds a client blocked in a command (BLPOP sent and waiting). Asked
+    // with a connection of its own, as the link under test is the one blocked.
+    bool client_blocked() {
+        if (!observer_) {
+            observer_ = std::make_unique<RedisLink>(base_, options(), RedisLinkCallbacks{[] {}, [] {}});
+            observer_->start();
+        }
+        if (!observer_->ready())
+            return false;
+        std::optional<RedisReply> info;
+        observer_->command({"INFO", "clients"}, [&](const RedisReply &reply) { info = reply; });
+        return run_until(base_, [&] { return info.has_value(); }) &&
+               info->str.find("blocked_clients:1") != std::string::npos;
     }
 
     // A link that counts its on_ready and on_lost calls.
@@ -74,6 +84,7 @@ class RedisLinkTest : public ::testing::Test {
     event_base *base_ = nullptr;
     int port_ = 0;
     std::optional<RedisServer> server_;
+    std::unique_ptr<RedisLink> observer_;
     int readies_ = 0;
     int losses_ = 0;
     std::vector<std::string> events_;
@@ -162,7 +173,8 @@ TEST_F(RedisLinkTest, KilledServerFailsPendingThenReportsLossAndReconnects) {
         events_.push_back("command failed");
         EXPECT_FALSE(link->ready());
     });
-    run_for(base_, 50ms);
+    ASSERT_TRUE(run_until(base_, [&] { return client_blocked(); }));
+    observer_.reset();
     server_->kill();
     ASSERT_TRUE(run_until(base_, [&] { return losses_ == 1; }));
     ASSERT_TRUE(blocked);
@@ -283,7 +295,7 @@ TEST_F(RedisLinkTest, StopFailsPendingWithoutOnLostAndStartReconnects) {
         link->command({"PING"}, [&](const RedisReply &again) { failed_again = again.lost; });
         EXPECT_TRUE(failed_again) << "a stopped link takes no commands";
     });
-    run_for(base_, 20ms);
+    ASSERT_TRUE(run_until(base_, [&] { return client_blocked(); }));
     link->stop();
     ASSERT_TRUE(pending);
     EXPECT_TRUE(pending->lost);

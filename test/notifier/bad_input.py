@@ -64,6 +64,10 @@ class Setup:
         with open(self.notifier.log_path) as log:
             return words in log.read()
 
+    def position_reads(self):
+        """How many HGETALLs (the bridge reading its position) the server has run."""
+        return self.client.info('commandstats').get('cmdstat_hgetall', {}).get('calls', 0)
+
     def stream_ids(self):
         return [e.fields.get('event_id') for e in read_stream(self.client)] if self.client.exists(STREAM) else []
 
@@ -113,7 +117,9 @@ def scenario_damaged_position():
         waiting = outbox_event_ids(setup.db.name)
         setup.notifier.start()
         wait_until(lambda: setup.logged('the bridge position in Redis is damaged'), 'the notifier to log the damage')
-        time.sleep(0.3)  # several ticks (50 ms): it must keep refusing, not move
+        # It reads the position again every tick: after several reads it must still refuse to move.
+        reads = setup.position_reads()
+        wait_until(lambda: setup.position_reads() >= reads + 3, 'the bridge to read the position again')
         expect(len(setup.stream_ids()) == len(first), 'the bridge moved events from a damaged position')
         setup.client.delete(POSITION)
         expect_moved_once(setup, first + waiting, 'after the position was deleted')
