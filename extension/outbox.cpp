@@ -8,13 +8,17 @@ namespace pgfeed {
 
 namespace {
 
-// The JSON is built by PostgreSQL (json_build_object), which quotes and formats every value.
-Statement insert_item_events{
-    "INSERT INTO pgfeed.events (kind, topic, data) "
-    "SELECT 'activity', t.name, json_build_object('op', $1::text, 'position', i.position, "
-    "'source', i.source::text, 'activity_id', i.activity_id, 'topic', t.name, 'created_at', i.created_at)::text "
-    "FROM pgfeed.items i LEFT JOIN pgfeed.topics t ON t.topic_id = i.topic_id "
-    "WHERE i.position = ANY($2) ORDER BY i.position"};
+// The JSON is built by PostgreSQL (json_build_object), which quotes and formats every value. Every
+// activity event has these fields, from pgfeed.items i joined to pgfeed.topics t; inserts add a
+// payload. One definition, so that the event kinds cannot drift apart.
+#define ACTIVITY_FIELDS                                                                                                \
+    "'position', i.position, 'source', i.source::text, 'activity_id', i.activity_id, 'topic', t.name, "                \
+    "'created_at', i.created_at"
+#define ACTIVITY_ITEMS "FROM pgfeed.items i LEFT JOIN pgfeed.topics t ON t.topic_id = i.topic_id"
+
+Statement insert_item_events{"INSERT INTO pgfeed.events (kind, topic, data) "
+                             "SELECT 'activity', t.name, json_build_object('op', $1::text, " ACTIVITY_FIELDS
+                             ")::text " ACTIVITY_ITEMS " WHERE i.position = ANY($2) ORDER BY i.position"};
 
 Statement insert_read_event{"INSERT INTO pgfeed.events (kind, user_key, data) "
                             "SELECT 'read', $1, json_build_object('op', $2::text, 'user', $1, 'positions', $3::int8[], "
@@ -53,11 +57,8 @@ std::string insert_events_sql(Spi &spi, const std::vector<Oid> &sources) {
         payload = "coalesce(" + row.text(2) + ".payload, " + payload + ")";
     }
     return "INSERT INTO pgfeed.events (kind, topic, data) "
-           "SELECT 'activity', t.name, json_build_object('op', 'insert', 'position', i.position, "
-           "'source', i.source::text, 'activity_id', i.activity_id, 'topic', t.name, "
-           "'created_at', i.created_at, 'payload', " +
-           payload + ")::text FROM pgfeed.items i LEFT JOIN pgfeed.topics t ON t.topic_id = i.topic_id" + joins +
-           " WHERE i.position = ANY($1) ORDER BY i.position";
+           "SELECT 'activity', t.name, json_build_object('op', 'insert', " ACTIVITY_FIELDS ", 'payload', " +
+           payload + ")::text " ACTIVITY_ITEMS + joins + " WHERE i.position = ANY($1) ORDER BY i.position";
 }
 
 void publish_inserts(Spi &spi, const std::string &sql, const std::vector<int64_t> &positions) {
