@@ -160,11 +160,13 @@ std::optional<std::string_view> cookie_token(std::string_view cookies) {
     return std::nullopt;
 }
 
-bool pattern_matches(const std::string &pattern, const std::string &text) {
-    return fnmatch(pattern.c_str(), text.c_str(), 0) == 0;
-}
-
 } // namespace
+
+bool topic_matches(const std::string &pattern, const std::string &topic) {
+    if (topic.find('\0') != std::string::npos)
+        return false; // fnmatch would see only the part before the NUL
+    return fnmatch(pattern.c_str(), topic.c_str(), 0) == 0;
+}
 
 const char *auth_failure_name(AuthFailure failure) {
     switch (failure) {
@@ -257,11 +259,9 @@ bool valid_topic_pattern(std::string_view pattern) {
 }
 
 bool topic_allowed(const std::vector<std::string> &patterns, std::string_view topic) {
-    if (topic.find('\0') != std::string_view::npos)
-        return false; // fnmatch would see only the part before the NUL
     std::string text(topic);
     return std::any_of(patterns.begin(), patterns.end(),
-                       [&](const std::string &pattern) { return pattern_matches(pattern, text); });
+                       [&](const std::string &pattern) { return topic_matches(pattern, text); });
 }
 
 std::variant<std::vector<std::string>, std::string> narrow_topics(const Grant &grant,

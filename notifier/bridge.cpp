@@ -1,5 +1,7 @@
 #include "bridge.hpp"
 
+#include "link_options.hpp"
+
 #include "log.hpp"
 
 #include <event2/event.h>
@@ -36,34 +38,13 @@ std::string describe(const RedisReply &reply) {
     return "unexpected reply type";
 }
 
-PgLinkOptions pg_options(const Config &config) {
-    PgLinkOptions options;
-    options.conninfo = config.postgres.conninfo;
-    options.channels = {"pgfeed"};
-    options.retry_initial = std::chrono::milliseconds(config.reconnect.initial_ms);
-    options.retry_max = std::chrono::milliseconds(config.reconnect.max_ms);
-    return options;
-}
-
-RedisLinkOptions redis_options(const Config &config) {
-    RedisLinkOptions options;
-    options.host = config.redis.host;
-    options.port = config.redis.port;
-    options.unix_socket = config.redis.socket;
-    options.password = config.redis.password;
-    options.connect_timeout = std::chrono::milliseconds(config.redis.connect_timeout_ms);
-    options.retry_initial = std::chrono::milliseconds(config.reconnect.initial_ms);
-    options.retry_max = std::chrono::milliseconds(config.reconnect.max_ms);
-    return options;
-}
-
 } // namespace
 
 Bridge::Bridge(event_base *base, const Config &config)
     : settings_(config.bridge), position_key_(config.bridge.stream + ":bridge"),
-      pg_(base, pg_options(config),
+      pg_(base, pg_link_options(config, {"pgfeed"}),
           {[this] { on_pg_ready(); }, [this] { on_pg_lost(); }, [this](const std::string &) { wake(); }}),
-      redis_(base, redis_options(config), {[this] { on_redis_ready(); }, [this] { on_redis_lost(); }}) {
+      redis_(base, redis_link_options(config), {[this] { on_redis_ready(); }, [this] { on_redis_lost(); }}) {
     tick_timer_.reset(event_new(
         base, -1, EV_PERSIST,
         [](evutil_socket_t, short, void *self) {

@@ -1,5 +1,7 @@
 #include "config.hpp"
 
+#include "cors.hpp"
+
 // inih: a small, maintained ini parser packaged by Debian (libinih-dev) that reports the line of
 // each error; pgbouncer-style ini files need nothing more.
 #include <ini.h>
@@ -77,6 +79,15 @@ std::string expect_conninfo(const std::string &value) {
     return "expected a libpq connection string: " + reason;
 }
 
+std::string expect_cors_origins(const std::string &value) {
+    try {
+        parse_cors_origins(value);
+        return "";
+    } catch (const std::invalid_argument &error) {
+        return std::string("expected comma-separated origins such as https://app.example.com: ") + error.what();
+    }
+}
+
 std::string mask_whole(const std::string &value) { return value.empty() ? value : kMasked; }
 
 // The connection string with its password masked; unchanged when it has no password.
@@ -144,6 +155,51 @@ template <typename AnyConfig, typename Visit> void for_each_key(AnyConfig &&conf
           config.reconnect.initial_ms);
     visit(KeySpec{"reconnect", "max_ms", "cap of the reconnection delay; not below initial_ms", 1, 600000},
           config.reconnect.max_ms);
+    visit(KeySpec{"http", "listen", "address every worker listens on (SO_REUSEPORT)", 0, 0, expect_not_empty},
+          config.http.listen);
+    visit(KeySpec{"http", "port", "HTTP port; 0 picks a free one", 0, 65535}, config.http.port);
+    visit(KeySpec{"http", "workers", "worker processes serving connections (each holds at most 20,000 files)", 1, 64},
+          config.http.workers);
+    visit(KeySpec{"http", "max_header_bytes", "largest request line and headers", 1024, 1048576},
+          config.http.max_header_bytes);
+    visit(KeySpec{"http", "header_timeout_ms", "time allowed for a request's headers", 100, 600000},
+          config.http.header_timeout_ms);
+    visit(KeySpec{"http", "write_timeout_ms", "a stream whose output cannot move for this long is closed", 100,
+                  3600000},
+          config.http.write_timeout_ms);
+    visit(KeySpec{"http", "heartbeat_ms", "interval of the comment lines that keep streams alive", 100, 3600000},
+          config.http.heartbeat_ms);
+    visit(KeySpec{"http", "retry_ms", "the retry: hint streams start with", 0, 3600000}, config.http.retry_ms);
+    visit(KeySpec{"http", "drain_retry_ms", "the retry: hint sent when SIGTERM closes streams", 0, 3600000},
+          config.http.drain_retry_ms);
+    visit(KeySpec{"http", "high_watermark_bytes", "unsent output at which a stream is closed (slow client)", 4096,
+                  1073741824},
+          config.http.high_watermark_bytes);
+    visit(KeySpec{"http", "replay_page", "stream entries per XRANGE while replaying", 1, 100000},
+          config.http.replay_page);
+    visit(KeySpec{"http", "cors_origins", "comma-separated origins allowed by CORS; empty: none", 0, 0,
+                  expect_cors_origins},
+          config.http.cors_origins);
+    visit(KeySpec{"limits", "connections_per_user", "streams one user may hold over all workers (then 429)", 1,
+                  1000000},
+          config.limits.connections_per_user);
+    visit(KeySpec{"limits", "max_connections", "streams over all workers (then 503)", 1, 10000000},
+          config.limits.max_connections);
+    visit(KeySpec{"limits", "new_connections_per_second", "new connections per client address and worker (then 429)",
+                  0, 1000000000},
+          config.limits.new_connections_per_second);
+    visit(KeySpec{"limits", "new_connections_burst", "new connections a client address may open at once", 1,
+                  1000000000},
+          config.limits.new_connections_burst);
+    visit(KeySpec{"auth", "hs256_secrets", "comma-separated HS256 secrets; tokens signed with any are accepted", 0, 0,
+                  nullptr, mask_whole},
+          config.auth.hs256_secrets);
+    visit(KeySpec{"auth", "leeway_seconds", "clock skew allowed on a token's exp", 0, 3600},
+          config.auth.leeway_seconds);
+    visit(KeySpec{"ready", "max_bridge_lag_ms", "/readyz says poll when events wait longer than this", 1, 3600000},
+          config.ready.max_bridge_lag_ms);
+    visit(KeySpec{"ready", "probe_interval_ms", "how often each worker checks PostgreSQL and the stream", 100, 60000},
+          config.ready.probe_interval_ms);
     visit(KeySpec{"log", "level", "lowest level logged"}, config.log.level);
 }
 
@@ -168,6 +224,21 @@ std::string integer_range(const KeySpec &spec) {
     return "an integer in " + std::to_string(spec.min) + ".." + std::to_string(spec.max);
 }
 
+// Rates: above spec.min (a rate of 0 would refuse everybody forever), at most spec.max.
+std::string number_range(const KeySpec &spec) {
+    return "a number above " + std::to_string(spec.min) + " and at most " + std::to_string(spec.max);
+}
+
+double parse_number(const std::string &text, const KeySpec &spec) {
+    double value = 0;
+    const char *end = text.data() + text.size();
+    auto [stop, error] = std::from_chars(text.data(), end, value);
+    if (error != std::errc() || stop != end || !(value > static_cast<double>(spec.min)) ||
+        !(value <= static_cast<double>(spec.max)))
+        throw BadValue{"expected " + number_range(spec)};
+    return value;
+}
+
 // What a key accepts, as --help says it; "" for free text.
 template <typename Field> std::string accepted_values(const KeySpec &spec) {
     if constexpr (is_text<Field>)
@@ -176,6 +247,8 @@ template <typename Field> std::string accepted_values(const KeySpec &spec) {
         return "true or false";
     else if constexpr (std::is_same_v<Field, LogLevel>)
         return "debug, info, warn or error";
+    else if constexpr (std::is_same_v<Field, double>)
+        return number_range(spec);
     else
         return integer_range(spec);
 }
@@ -213,6 +286,8 @@ template <typename Field> void parse_into(const KeySpec &spec, const std::string
         if (!level)
             throw BadValue{"expected one of debug, info, warn, error"};
         field = *level;
+    } else if constexpr (std::is_same_v<Field, double>) {
+        field = parse_number(text, spec);
     } else {
         field = static_cast<Field>(parse_integer(text, spec));
     }
@@ -225,7 +300,12 @@ template <typename Field> std::string to_text(const Field &field) {
         return field ? "true" : "false";
     else if constexpr (std::is_same_v<Field, LogLevel>)
         return log_level_name(field);
-    else
+    else if constexpr (std::is_same_v<Field, double>) {
+        // Shortest text that reads back as the same value.
+        char text[32];
+        auto [end, error] = std::to_chars(text, text + sizeof text, field);
+        return error == std::errc() ? std::string(text, end) : std::to_string(field);
+    } else
         return std::to_string(field);
 }
 

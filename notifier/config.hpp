@@ -75,6 +75,49 @@ struct ReconnectConfig {
     int max_ms = 5000;    // 1..600000, and not below initial_ms
 };
 
+// The HTTP server of each worker process (GET /v1/stream, /metrics, /healthz, /readyz).
+struct HttpConfig {
+    // Address every worker binds with SO_REUSEPORT; 0.0.0.0 or :: for all interfaces.
+    std::string listen = "127.0.0.1";
+    int port = 8080; // 0..65535; 0 picks a free port, which the log line "listening" names
+    // Processes serving connections. Each process may hold at most 20,000 open files on the
+    // machines we target, so 100,000 connections need at least 6. 1..64.
+    int workers = 2;
+    int max_header_bytes = 8192;   // request line and headers; 1024..1048576
+    int header_timeout_ms = 10000; // a request's headers must arrive within this (slowloris); 100..600000
+    int write_timeout_ms = 30000;  // a stream whose output cannot move for this long is closed; 100..3600000
+    int heartbeat_ms = 15000;      // comment lines that keep idle streams and proxies alive; 100..3600000
+    int retry_ms = 3000;           // the retry: hint streams start with; 0..3600000
+    int drain_retry_ms = 1000;     // the retry: hint sent when SIGTERM closes streams; 0..3600000
+    // A stream whose unsent output passes this is closed (it resumes with Last-Event-ID); 4096..1073741824.
+    int high_watermark_bytes = 1048576;
+    int replay_page = 500; // entries per XRANGE while replaying; 1..100000
+    // Comma-separated origins allowed by CORS ("https://app.example.com,http://localhost:3000");
+    // empty: no CORS headers.
+    std::string cors_origins;
+};
+
+// Connection limits; all of them reload on SIGHUP.
+struct LimitsConfig {
+    int connections_per_user = 3;      // over all workers, then 429; 1..1000000
+    int max_connections = 10000;       // over all workers, then 503; 1..10000000
+    double new_connections_per_second = 20; // per client address and worker, then 429; > 0
+    double new_connections_burst = 40;      // tokens a client address starts with; >= 1
+};
+
+struct AuthConfig {
+    // Comma-separated HS256 secrets: a token signed with any of them is accepted, so keys rotate by
+    // adding the new one, then removing the old. Reloads on SIGHUP.
+    std::string hs256_secrets;
+    int leeway_seconds = 30; // clock skew allowed on exp; 0..3600
+};
+
+struct ReadyConfig {
+    // /readyz tells clients to poll when events wait longer than this in PostgreSQL; 1..3600000.
+    int max_bridge_lag_ms = 5000;
+    int probe_interval_ms = 1000; // how often each worker checks PostgreSQL and the stream; 100..60000
+};
+
 struct LogConfig {
     LogLevel level = LogLevel::info; // debug, info, warn or error
 };
@@ -84,6 +127,10 @@ struct Config {
     RedisConfig redis;
     BridgeConfig bridge;
     ReconnectConfig reconnect;
+    HttpConfig http;
+    LimitsConfig limits;
+    AuthConfig auth;
+    ReadyConfig ready;
     LogConfig log;
 };
 

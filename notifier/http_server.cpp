@@ -1,0 +1,238 @@
+#include "http_server.hpp"
+
+#include "cors.hpp"
+#include "log.hpp"
+#include "readiness.hpp"
+#include "stream_hub.hpp"
+#include "stream_request.hpp"
+
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+
+#include <chrono>
+#include <ctime>
+#include <stdexcept>
+#include <string_view>
+#include <utility>
+#include <variant>
+
+namespace pgfeed::notifier {
+
+namespace {
+
+// Buckets kept for client addresses in debt; beyond, the oldest is forgotten (rate_limit.hpp).
+constexpr std::size_t kMaxRateLimitedAddresses = 100000;
+// No endpoint takes a body yet; anything larger is refused by evhttp before it is read.
+constexpr int kMaxBodyBytes = 65536;
+
+std::string error_body(const char *message) {
+    cJSON *object = cJSON_CreateObject();
+    cJSON_AddStringToObject(object, "error", message);
+    char *printed = cJSON_PrintUnformatted(object);
+    std::string body = printed ? printed : "{}";
+    cJSON_free(printed);
+    cJSON_Delete(object);
+    return body;
+}
+
+std::optional<std::string_view> header(evhttp_request *request, const char *name) {
+    const char *value = evhttp_find_header(evhttp_request_get_input_headers(request), name);
+    return value ? std::optional<std::string_view>(value) : std::nullopt;
+}
+
+// The token bucket's key: the peer's address (evhttp gives it as text).
+std::string peer_address(evhttp_request *request) {
+    char *address = nullptr;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(evhttp_request_get_connection(request), &address, &port);
+    return address ? address : "";
+}
+
+} // namespace
+
+AuthKeys auth_keys(const Config &config) {
+    AuthKeys keys;
+    std::string_view rest = config.auth.hs256_secrets;
+    while (!rest.empty()) {
+        std::size_t comma = rest.find(',');
+        std::string_view secret = rest.substr(0, comma);
+        while (!secret.empty() && secret.front() == ' ')
+            secret.remove_prefix(1);
+        while (!secret.empty() && secret.back() == ' ')
+            secret.remove_suffix(1);
+        if (!secret.empty())
+            keys.hs256_secrets.emplace_back(secret);
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    }
+    return keys;
+}
+
+HttpServer::HttpServer(event_base *base, const Config &config, int listen_fd, int worker, StreamHub &hub,
+                       const Readiness &readiness, const MetricsArea &metrics_area, WorkerMetrics metrics)
+    : http_(evhttp_new(base)), socket_(nullptr), worker_(worker), hub_(hub), readiness_(readiness),
+      metrics_area_(metrics_area), metrics_(metrics),
+      new_connections_(config.limits.new_connections_per_second, config.limits.new_connections_burst,
+                       kMaxRateLimitedAddresses) {
+    if (!http_)
+        throw std::runtime_error("cannot create the HTTP server");
+    socket_ = evhttp_accept_socket_with_handle(http_, listen_fd);
+    if (!socket_) {
+        evhttp_free(http_);
+        throw std::runtime_error("cannot serve on the listening socket");
+    }
+    // Every method reaches route(), which answers 405 itself, with an Allow header.
+    evhttp_set_allowed_methods(http_, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+                                          EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+    evhttp_set_max_body_size(http_, kMaxBodyBytes);
+    evhttp_set_gencb(http_, on_request, this);
+    reconfigure(config);
+}
+
+HttpServer::~HttpServer() { evhttp_free(http_); }
+
+void HttpServer::reconfigure(const Config &config) {
+    std::vector<std::string> origins = parse_cors_origins(config.http.cors_origins);
+    new_connections_.reconfigure(config.limits.new_connections_per_second, config.limits.new_connections_burst);
+    cors_origins_ = std::move(origins);
+    keys_ = auth_keys(config);
+    leeway_seconds_ = config.auth.leeway_seconds;
+    retry_after_seconds_ = std::max(1, config.http.retry_ms / 1000);
+    evhttp_set_max_headers_size(http_, config.http.max_header_bytes);
+    // evhttp's read timeout: the longest silence while a request is read. A stream turns it off
+    // once it starts (stream_hub.cpp); a client dripping its headers is bounded by their size.
+    timeval header_timeout{config.http.header_timeout_ms / 1000, (config.http.header_timeout_ms % 1000) * 1000};
+    evhttp_set_timeout_tv(http_, &header_timeout);
+}
+
+void HttpServer::stop_accepting() {
+    if (socket_) {
+        evhttp_del_accept_socket(http_, socket_);
+        socket_ = nullptr;
+    }
+}
+
+void HttpServer::on_request(evhttp_request *request, void *self) { static_cast<HttpServer *>(self)->route(request); }
+
+void HttpServer::route(evhttp_request *request) {
+    const evhttp_uri *uri = evhttp_request_get_evhttp_uri(request);
+    const char *raw_path = uri ? evhttp_uri_get_path(uri) : nullptr;
+    const std::string_view path = raw_path ? raw_path : "";
+    const auto method = evhttp_request_get_command(request);
+    add_cors_headers(request);
+
+    Counter counted = Counter::http_other;
+    if (path == "/v1/stream")
+        counted = Counter::http_stream;
+    else if (path == "/metrics")
+        counted = Counter::http_metrics;
+    else if (path == "/healthz")
+        counted = Counter::http_healthz;
+    else if (path == "/readyz")
+        counted = Counter::http_readyz;
+    metrics_.add(counted);
+    if (counted == Counter::http_other) {
+        metrics_.add(Counter::rejected_not_found);
+        return refuse(request, 404, "Not Found", "no such endpoint; see /v1/stream, /metrics, /healthz, /readyz");
+    }
+    if (method == EVHTTP_REQ_OPTIONS)
+        return answer_preflight(request);
+    if (method != EVHTTP_REQ_GET) {
+        metrics_.add(Counter::rejected_method_not_allowed);
+        evhttp_add_header(evhttp_request_get_output_headers(request), "Allow", "GET, OPTIONS");
+        return refuse(request, 405, "Method Not Allowed", "only GET is served here");
+    }
+    if (counted == Counter::http_stream)
+        return serve_stream(request);
+    if (counted == Counter::http_metrics)
+        return serve_text(request, 200, "OK", kMetricsContentType, metrics_area_.render());
+    if (counted == Counter::http_healthz)
+        return serve_text(request, 200, "OK", "application/json",
+                          "{\"status\":\"ok\",\"worker\":" + std::to_string(worker_) + "}");
+    const bool ready = readiness_.ready();
+    serve_text(request, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", "application/json",
+               readiness_.json());
+}
+
+void HttpServer::serve_stream(evhttp_request *request) {
+    auto retry_in = new_connections_.take(peer_address(request), TokenBuckets::Clock::now());
+    if (retry_in) {
+        metrics_.add(Counter::rejected_rate_limited);
+        evhttp_add_header(evhttp_request_get_output_headers(request), "Retry-After",
+                          std::to_string(retry_in->count()).c_str());
+        return refuse(request, 429, "Too Many Requests", "too many new connections from this address");
+    }
+    const evhttp_uri *uri = evhttp_request_get_evhttp_uri(request);
+    const char *query = uri ? evhttp_uri_get_query(uri) : nullptr;
+    auto parsed = parse_stream_request(query ? query : "", header(request, "Last-Event-ID"));
+    if (auto *error = std::get_if<std::string>(&parsed)) {
+        metrics_.add(Counter::rejected_bad_request);
+        return refuse(request, 400, "Bad Request", error->c_str());
+    }
+    StreamRequest &asked = std::get<StreamRequest>(parsed);
+
+    auto token = token_from_request(header(request, "Authorization"), header(request, "Cookie"),
+                                    asked.access_token ? std::optional<std::string_view>(*asked.access_token)
+                                                       : std::nullopt);
+    const auto now = static_cast<int64_t>(std::time(nullptr));
+    auto verified = token ? verify_token(*token, keys_, now, leeway_seconds_)
+                          : std::variant<Grant, AuthFailure>(AuthFailure::missing);
+    if (auto *failure = std::get_if<AuthFailure>(&verified)) {
+        metrics_.add(Counter::rejected_unauthorized);
+        log_info("http", "token refused", {{"reason", auth_failure_name(*failure)}});
+        evhttp_add_header(evhttp_request_get_output_headers(request), "WWW-Authenticate", "Bearer");
+        return refuse(request, 401, "Unauthorized",
+                      *failure == AuthFailure::missing ? "a token is required" : "the token is not valid");
+    }
+    Grant &grant = std::get<Grant>(verified);
+    auto topics = narrow_topics(grant, asked.topics);
+    if (std::holds_alternative<std::string>(topics)) {
+        metrics_.add(Counter::rejected_forbidden);
+        return refuse(request, 403, "Forbidden", "a requested topic is outside what the token grants");
+    }
+    if (!hub_.ready()) {
+        metrics_.add(Counter::rejected_unavailable);
+        evhttp_add_header(evhttp_request_get_output_headers(request), "Retry-After",
+                          std::to_string(retry_after_seconds_).c_str());
+        return refuse(request, 503, "Service Unavailable", "events are unavailable; poll the feed");
+    }
+    hub_.open(request, std::move(grant.user), std::move(std::get<std::vector<std::string>>(topics)),
+              asked.last_event_id);
+}
+
+void HttpServer::refuse(evhttp_request *request, int status, const char *reason, const char *message) {
+    serve_text(request, status, reason, "application/json", error_body(message));
+}
+
+void HttpServer::serve_text(evhttp_request *request, int status, const char *reason, const char *content_type,
+                            const std::string &body) {
+    evkeyvalq *headers = evhttp_request_get_output_headers(request);
+    evhttp_add_header(headers, "Content-Type", content_type);
+    evhttp_add_header(headers, "Cache-Control", "no-store");
+    evbuffer *buffer = evbuffer_new();
+    evbuffer_add(buffer, body.data(), body.size());
+    evhttp_send_reply(request, status, reason, buffer);
+    evbuffer_free(buffer);
+}
+
+void HttpServer::add_cors_headers(evhttp_request *request) {
+    evkeyvalq *headers = evhttp_request_get_output_headers(request);
+    evhttp_add_header(headers, "Vary", "Origin");
+    auto origin = header(request, "Origin");
+    if (!origin || !origin_allowed(cors_origins_, *origin))
+        return;
+    evhttp_add_header(headers, "Access-Control-Allow-Origin", std::string(*origin).c_str());
+    evhttp_add_header(headers, "Access-Control-Allow-Credentials", "true");
+}
+
+void HttpServer::answer_preflight(evhttp_request *request) {
+    evkeyvalq *headers = evhttp_request_get_output_headers(request);
+    if (evhttp_find_header(headers, "Access-Control-Allow-Origin")) {
+        evhttp_add_header(headers, "Access-Control-Allow-Methods", "GET, OPTIONS");
+        evhttp_add_header(headers, "Access-Control-Allow-Headers", "Authorization, Last-Event-ID");
+        evhttp_add_header(headers, "Access-Control-Max-Age", "600");
+    }
+    evhttp_send_reply(request, 204, "No Content", nullptr);
+}
+
+} // namespace pgfeed::notifier

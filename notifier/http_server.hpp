@@ -1,0 +1,76 @@
+// The HTTP side of one worker: libevent's evhttp on the worker's SO_REUSEPORT socket, routing,
+// the checks every request passes before it costs anything (header size and timeout, per-address
+// token bucket, token, topics, Last-Event-ID), CORS, and JSON error replies. Streams themselves
+// belong to the StreamHub.
+//
+//   GET /v1/stream   Server-Sent Events (see stream_hub.hpp)
+//   GET /metrics     Prometheus text of every worker (metrics.hpp)
+//   GET /healthz     200 while this process serves
+//   GET /readyz      200 {"mode":"push"} or 503 {"mode":"poll"} (readiness.hpp)
+#pragma once
+
+#include "auth.hpp"
+#include "config.hpp"
+#include "metrics.hpp"
+#include "rate_limit.hpp"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+struct event_base;
+struct evhttp;
+struct evhttp_bound_socket;
+struct evhttp_request;
+
+namespace pgfeed::notifier {
+
+class StreamHub;
+class Readiness;
+
+class HttpServer {
+  public:
+    // Serves on listen_fd (a listening socket, which the server then owns). Throws
+    // std::runtime_error when evhttp cannot be set up.
+    HttpServer(event_base *base, const Config &config, int listen_fd, int worker, StreamHub &hub,
+               const Readiness &readiness, const MetricsArea &metrics_area, WorkerMetrics metrics);
+    ~HttpServer();
+    HttpServer(const HttpServer &) = delete;
+    HttpServer &operator=(const HttpServer &) = delete;
+
+    // SIGHUP: limits, CORS origins, keys and header limits for requests from now on. Throws
+    // std::invalid_argument (bad CORS list or rates) and then changes nothing.
+    void reconfigure(const Config &config);
+    // SIGTERM: closes the listening socket; connections already accepted are served on.
+    void stop_accepting();
+
+    // Answers `request` with `status` and {"error": message}.
+    void refuse(evhttp_request *request, int status, const char *reason, const char *message);
+
+  private:
+    static void on_request(evhttp_request *request, void *self);
+    void route(evhttp_request *request);
+    void serve_stream(evhttp_request *request);
+    void serve_text(evhttp_request *request, int status, const char *reason, const char *content_type,
+                    const std::string &body);
+    void add_cors_headers(evhttp_request *request);
+    void answer_preflight(evhttp_request *request);
+
+    evhttp *http_;
+    evhttp_bound_socket *socket_;
+    int worker_;
+    StreamHub &hub_;
+    const Readiness &readiness_;
+    const MetricsArea &metrics_area_;
+    WorkerMetrics metrics_;
+    AuthKeys keys_;
+    int leeway_seconds_;
+    std::vector<std::string> cors_origins_;
+    TokenBuckets new_connections_;
+    int retry_after_seconds_;
+};
+
+// The secrets of [auth] hs256_secrets, split at commas, spaces trimmed.
+AuthKeys auth_keys(const Config &config);
+
+} // namespace pgfeed::notifier

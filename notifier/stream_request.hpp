@@ -1,0 +1,59 @@
+// What a GET /v1/stream request asks for, read from its query string and Last-Event-ID header.
+// Pure parsing, no I/O: the gateway hands in the raw query and the header, and gets back either
+// the request or a short message for the client's 400 body. The token is only carried here; it is
+// chosen among the sources by token_from_request and checked by verify_token (auth.hpp).
+#pragma once
+
+#include "stream_id.hpp"
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace pgfeed::notifier {
+
+struct StreamRequest {
+    // ?access_token=, percent-decoded; nullopt when absent or empty.
+    std::optional<std::string> access_token;
+    // ?topics=a,b as given (order and duplicates kept), each a valid_topic_pattern; empty when the
+    // parameter is absent or empty, which means every topic the token grants (narrow_topics).
+    std::vector<std::string> topics;
+    // Where to resume: the Last-Event-ID header, else ?lastEventId=; nullopt when neither has one.
+    std::optional<StreamId> last_event_id;
+};
+
+// Longer query strings are refused before anything parses them.
+inline constexpr std::size_t max_stream_query_bytes = 16384;
+
+// `query` is the raw query string after '?' (may be empty); `last_event_id_header` the header's
+// value if the request has one.
+//
+// The query is split by libevent's evhttp_parse_query_str, which
+//   - splits on '&' (not ';') and each pair at its first '=' ("a=b=c" is a -> "b=c"); a pair
+//     without '=' ("?x"), an empty name ("?=x"), or an empty pair ("?&a=1", "?a=1&&b=2") makes it
+//     refuse the whole query, which is then refused here; a trailing '&' is accepted;
+//   - decodes values only: '+' becomes a space, %XX with two hex digits becomes that byte (%2B is
+//     '+'); a malformed escape ("%", "%4", "%zz") is kept literally, not refused;
+//   - leaves names undecoded and case-sensitive: "access%5Ftoken" or "Topics" are unknown names;
+//   - would silently cut a value at a decoded %00, so a query containing "%00" (or a NUL byte) is
+//     refused here before it is parsed.
+// Known names: access_token, topics, lastEventId; each may appear once. Others are ignored
+// (cache busters such as `_=1700000000`).
+//
+// topics: comma-separated, at most max_granted_topics entries, each a valid_topic_pattern
+// (auth.hpp); an empty entry ("a,,b", "a,") is refused; "topics=" asks for nothing in particular.
+//
+// Last-Event-ID: a non-empty header (spaces and tabs around it ignored) wins over ?lastEventId=,
+// since EventSource sends the header when it reconnects while the query form survives a page
+// reload. An empty header, or an empty ?lastEventId=, counts as none. Either must be a strict
+// "<ms>-<seq>" (parse_stream_id), else the request is refused.
+//
+// The error messages say what is wrong in a sentence and quote at most a short prefix of the
+// input, with anything but printable ASCII replaced by '?'; they never quote the token.
+std::variant<StreamRequest, std::string> parse_stream_request(std::string_view query,
+                                                              std::optional<std::string_view> last_event_id_header);
+
+} // namespace pgfeed::notifier
