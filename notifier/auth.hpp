@@ -74,7 +74,6 @@ bool topic_allowed(const std::vector<std::string> &patterns, std::string_view to
 // Whether one pattern matches `topic` (as topic_allowed, without building a list).
 bool topic_matches(const std::string &pattern, const std::string &topic);
 
-
 // The topics a connection follows when it asks for `requested` (?topics=); an empty request means
 // everything the grant allows. A requested topic or pattern is covered when a granted pattern
 // matches it as a literal string: "mp_id:7" and "mp_id:*" under "mp_id:*" or "*", but not

@@ -164,9 +164,9 @@ template <typename AnyConfig, typename Visit> void for_each_key(AnyConfig &&conf
           config.http.max_header_bytes);
     visit(KeySpec{"http", "header_timeout_ms", "time allowed for a request's headers", 100, 600000},
           config.http.header_timeout_ms);
-    visit(KeySpec{"http", "write_timeout_ms", "a stream whose output cannot move for this long is closed", 100,
-                  3600000},
-          config.http.write_timeout_ms);
+    visit(
+        KeySpec{"http", "write_timeout_ms", "a stream whose output cannot move for this long is closed", 100, 3600000},
+        config.http.write_timeout_ms);
     visit(KeySpec{"http", "heartbeat_ms", "interval of the comment lines that keep streams alive", 100, 3600000},
           config.http.heartbeat_ms);
     visit(KeySpec{"http", "retry_ms", "the retry: hint streams start with", 0, 3600000}, config.http.retry_ms);
@@ -180,17 +180,17 @@ template <typename AnyConfig, typename Visit> void for_each_key(AnyConfig &&conf
     visit(KeySpec{"http", "cors_origins", "comma-separated origins allowed by CORS; empty: none", 0, 0,
                   expect_cors_origins},
           config.http.cors_origins);
-    visit(KeySpec{"limits", "connections_per_user", "streams one user may hold over all workers (then 429)", 1,
-                  1000000},
-          config.limits.connections_per_user);
+    visit(
+        KeySpec{"limits", "connections_per_user", "streams one user may hold over all workers (then 429)", 1, 1000000},
+        config.limits.connections_per_user);
     visit(KeySpec{"limits", "max_connections", "streams over all workers (then 503)", 1, 10000000},
           config.limits.max_connections);
-    visit(KeySpec{"limits", "new_connections_per_second", "new connections per client address and worker (then 429)",
-                  0, 1000000000},
-          config.limits.new_connections_per_second);
-    visit(KeySpec{"limits", "new_connections_burst", "new connections a client address may open at once", 1,
+    visit(KeySpec{"limits", "new_connections_per_second", "new connections per client address and worker (then 429)", 0,
                   1000000000},
-          config.limits.new_connections_burst);
+          config.limits.new_connections_per_second);
+    visit(
+        KeySpec{"limits", "new_connections_burst", "new connections a client address may open at once", 1, 1000000000},
+        config.limits.new_connections_burst);
     visit(KeySpec{"auth", "hs256_secrets", "comma-separated HS256 secrets; tokens signed with any are accepted", 0, 0,
                   nullptr, mask_whole},
           config.auth.hs256_secrets);

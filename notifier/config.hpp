@@ -99,8 +99,8 @@ struct HttpConfig {
 
 // Connection limits; all of them reload on SIGHUP.
 struct LimitsConfig {
-    int connections_per_user = 3;      // over all workers, then 429; 1..1000000
-    int max_connections = 10000;       // over all workers, then 503; 1..10000000
+    int connections_per_user = 3;           // over all workers, then 429; 1..1000000
+    int max_connections = 10000;            // over all workers, then 503; 1..10000000
     double new_connections_per_second = 20; // per client address and worker, then 429; > 0
     double new_connections_burst = 40;      // tokens a client address starts with; >= 1
 };

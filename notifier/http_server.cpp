@@ -150,8 +150,7 @@ void HttpServer::route(evhttp_request *request) {
         return serve_text(request, 200, "OK", "application/json",
                           "{\"status\":\"ok\",\"worker\":" + std::to_string(worker_) + "}");
     const bool ready = readiness_.ready();
-    serve_text(request, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", "application/json",
-               readiness_.json());
+    serve_text(request, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", "application/json", readiness_.json());
 }
 
 void HttpServer::serve_stream(evhttp_request *request) {
@@ -171,9 +170,9 @@ void HttpServer::serve_stream(evhttp_request *request) {
     }
     StreamRequest &asked = std::get<StreamRequest>(parsed);
 
-    auto token = token_from_request(header(request, "Authorization"), header(request, "Cookie"),
-                                    asked.access_token ? std::optional<std::string_view>(*asked.access_token)
-                                                       : std::nullopt);
+    auto token =
+        token_from_request(header(request, "Authorization"), header(request, "Cookie"),
+                           asked.access_token ? std::optional<std::string_view>(*asked.access_token) : std::nullopt);
     const auto now = static_cast<int64_t>(std::time(nullptr));
     auto verified = token ? verify_token(*token, keys_, now, leeway_seconds_)
                           : std::variant<Grant, AuthFailure>(AuthFailure::missing);

@@ -16,7 +16,9 @@ namespace {
 // Room for connection bursts: the kernel caps it at net.core.somaxconn.
 constexpr int kBacklog = 4096;
 
-[[noreturn]] void fail(int error, const std::string &what) { throw std::system_error(error, std::generic_category(), what); }
+[[noreturn]] void fail(int error, const std::string &what) {
+    throw std::system_error(error, std::generic_category(), what);
+}
 
 } // namespace
 

@@ -19,8 +19,7 @@ constexpr const char *kLagQuery =
 
 } // namespace
 
-Readiness::Readiness(event_base *base, const Config &config, WorkerMetrics metrics,
-                     std::function<bool()> streams_ready)
+Readiness::Readiness(event_base *base, const Config &config, WorkerMetrics metrics, std::function<bool()> streams_ready)
     : config_(config), metrics_(metrics), streams_ready_(std::move(streams_ready)),
       postgres_(base, pg_link_options(config), {}), redis_(base, redis_link_options(config), {}) {
     timer_.reset(event_new(

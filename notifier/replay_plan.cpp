@@ -1,8 +1,5 @@
 #include "replay_plan.hpp"
 
-#include <charconv>
-#include <string_view>
-
 namespace pgfeed::notifier {
 
 namespace {

@@ -68,8 +68,7 @@ const std::string *field_of(const std::vector<std::pair<std::string, std::string
 }
 
 std::int64_t wall_clock_us() {
-    return std::chrono::duration_cast<std::chrono::microseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
@@ -272,9 +271,9 @@ void StreamHub::replay_page(std::uint64_t id) {
     auto queued = [](const RedisReply &) {};
     replay_link_.command({"MULTI"}, queued);
     replay_link_.command({"XINFO", "STREAM", stream_key_}, queued);
-    replay_link_.command({"XRANGE", stream_key_, xrange_exclusive_start(s.last_sent), "+", "COUNT",
-                          std::to_string(http_.replay_page)},
-                         queued);
+    replay_link_.command(
+        {"XRANGE", stream_key_, xrange_exclusive_start(s.last_sent), "+", "COUNT", std::to_string(http_.replay_page)},
+        queued);
     replay_link_.command({"EXEC"}, [this, id](const RedisReply &reply) { replayed(id, reply); });
 }
 

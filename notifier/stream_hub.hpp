@@ -41,8 +41,7 @@ class StreamHub {
     // Answers a request the hub refuses (429, 503) in the HTTP layer's format.
     using Refuse = std::function<void(evhttp_request *, int status, const char *reason, const char *message)>;
 
-    StreamHub(event_base *base, const Config &config, WorkerMetrics metrics, AdmissionClient &admission,
-              Refuse refuse);
+    StreamHub(event_base *base, const Config &config, WorkerMetrics metrics, AdmissionClient &admission, Refuse refuse);
     ~StreamHub();
     StreamHub(const StreamHub &) = delete;
     StreamHub &operator=(const StreamHub &) = delete;

@@ -88,7 +88,7 @@ std::variant<StreamRequest, std::string> parse_stream_request(std::string_view q
         return std::string("the query string is not a list of name=value pairs separated by &");
 
     // Each known parameter's value, nullopt until seen, so a second one is caught.
-    enum { access_token, topics, last_event_id };
+    enum { token_param, topics_param, last_event_id_param };
     constexpr std::array<std::string_view, 3> names = {"access_token", "topics", "lastEventId"};
     std::array<std::optional<std::string_view>, 3> values;
     for (const evkeyval *pair = parsed.pairs.tqh_first; pair != nullptr; pair = pair->next.tqe_next) {
@@ -102,10 +102,10 @@ std::variant<StreamRequest, std::string> parse_stream_request(std::string_view q
     }
 
     StreamRequest request;
-    if (values[access_token] && !values[access_token]->empty())
-        request.access_token = std::string(*values[access_token]);
-    if (values[topics]) {
-        auto list = parse_topics(*values[topics]);
+    if (values[token_param] && !values[token_param]->empty())
+        request.access_token = std::string(*values[token_param]);
+    if (values[topics_param]) {
+        auto list = parse_topics(*values[topics_param]);
         if (auto *error = std::get_if<std::string>(&list))
             return std::move(*error);
         request.topics = std::get<std::vector<std::string>>(std::move(list));
@@ -116,8 +116,8 @@ std::variant<StreamRequest, std::string> parse_stream_request(std::string_view q
         request.last_event_id = parse_stream_id(header);
         if (!request.last_event_id)
             return std::string("Last-Event-ID is not a stream id such as 1700000000000-0");
-    } else if (values[last_event_id] && !values[last_event_id]->empty()) {
-        request.last_event_id = parse_stream_id(*values[last_event_id]);
+    } else if (values[last_event_id_param] && !values[last_event_id_param]->empty()) {
+        request.last_event_id = parse_stream_id(*values[last_event_id_param]);
         if (!request.last_event_id)
             return std::string("lastEventId is not a stream id such as 1700000000000-0");
     }

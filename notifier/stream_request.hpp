@@ -48,8 +48,9 @@ inline constexpr std::size_t max_stream_query_bytes = 16384;
 //
 // Last-Event-ID: a non-empty header (spaces and tabs around it ignored) wins over ?lastEventId=,
 // since EventSource sends the header when it reconnects while the query form survives a page
-// reload. An empty header, or an empty ?lastEventId=, counts as none. Either must be a strict
-// "<ms>-<seq>" (parse_stream_id), else the request is refused.
+// reload; ?lastEventId= is then not looked at. An empty header, or an empty ?lastEventId=, counts
+// as none. The one used must be a strict "<ms>-<seq>" (parse_stream_id), else the request is
+// refused.
 //
 // The error messages say what is wrong in a sentence and quote at most a short prefix of the
 // input, with anything but printable ASCII replaced by '?'; they never quote the token.

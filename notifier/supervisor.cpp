@@ -33,8 +33,7 @@ class Supervisor {
     Supervisor(event_base *base, const ConfigSources &sources, Config config, MetricsArea &metrics,
                sigset_t handled_signals)
         : base_(base), sources_(sources), config_(std::move(config)), metrics_(metrics),
-          handled_signals_(handled_signals),
-          admission_(base, admission_limits(config_)),
+          handled_signals_(handled_signals), admission_(base, admission_limits(config_)),
           restart_backoff_(std::chrono::milliseconds(100), std::chrono::milliseconds(5000)) {
         workers_.resize(static_cast<std::size_t>(config_.http.workers));
         for (std::size_t i = 0; i < workers_.size(); ++i) {

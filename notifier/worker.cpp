@@ -47,7 +47,8 @@ void on_stop_signal(evutil_socket_t, short, void *arg) {
     worker.http->stop_accepting();
     worker.hub->drain([base = worker.base] { event_base_loopexit(base, nullptr); });
     worker.deadline.reset(evtimer_new(
-        worker.base, [](evutil_socket_t, short, void *base) { event_base_loopexit(static_cast<event_base *>(base), nullptr); },
+        worker.base,
+        [](evutil_socket_t, short, void *base) { event_base_loopexit(static_cast<event_base *>(base), nullptr); },
         worker.base));
     evtimer_add(worker.deadline.get(), &kDrainDeadline);
 }
@@ -101,8 +102,8 @@ int run_worker(const ConfigSources &sources, Config config, int index, int admis
     Readiness readiness(base.get(), config, metrics, [&hub] { return hub.ready(); });
     std::unique_ptr<HttpServer> server;
     try {
-        server = std::make_unique<HttpServer>(base.get(), config, listen_fd, index, hub, readiness, metrics_area,
-                                              metrics);
+        server =
+            std::make_unique<HttpServer>(base.get(), config, listen_fd, index, hub, readiness, metrics_area, metrics);
     } catch (const std::exception &error) {
         log_error("worker", "cannot serve HTTP", {{"worker", index}, {"error", error.what()}});
         close(listen_fd);
