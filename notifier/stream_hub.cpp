@@ -240,8 +240,11 @@ void StreamHub::start_stream(Stream &s) {
     // The header timeout applied while the request was read; a stream only needs its writes to move.
     timeval write_timeout = to_timeval(http_.write_timeout_ms);
     bufferevent_set_timeouts(socket, nullptr, &write_timeout);
-    // The request's headers are not needed any more: 100,000 idle streams should not keep them.
+    // Headers sent or read are not needed any more: 100,000 idle streams should not keep them.
+    // Connection: close stays, for evhttp to close the connection when drain ends the reply.
     evhttp_clear_headers(evhttp_request_get_input_headers(s.request));
+    evhttp_clear_headers(headers);
+    evhttp_add_header(headers, "Connection", "close");
     metrics_.add(Counter::connections_opened);
     metrics_.set(Gauge::connections, static_cast<std::int64_t>(++open_streams_));
 
