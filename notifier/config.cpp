@@ -172,7 +172,7 @@ template <typename AnyConfig, typename Visit> void for_each_key(AnyConfig &&conf
     visit(KeySpec{"http", "retry_ms", "the retry: hint streams start with", 0, 3600000}, config.http.retry_ms);
     visit(KeySpec{"http", "drain_retry_ms", "the retry: hint sent when SIGTERM closes streams", 0, 3600000},
           config.http.drain_retry_ms);
-    visit(KeySpec{"http", "high_watermark_bytes", "unsent output at which a stream is closed (slow client)", 4096,
+    visit(KeySpec{"http", "high_watermark_bytes", "unsent output at which a stream is closed (slow client)", 16384,
                   1073741824},
           config.http.high_watermark_bytes);
     visit(KeySpec{"http", "replay_page", "stream entries per XRANGE while replaying", 1, 100000},

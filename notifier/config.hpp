@@ -89,7 +89,8 @@ struct HttpConfig {
     int heartbeat_ms = 15000;      // comment lines that keep idle streams and proxies alive; 100..3600000
     int retry_ms = 3000;           // the retry: hint streams start with; 0..3600000
     int drain_retry_ms = 1000;     // the retry: hint sent when SIGTERM closes streams; 0..3600000
-    // A stream whose unsent output passes this is closed (it resumes with Last-Event-ID); 4096..1073741824.
+    // A stream whose unsent output passes this is closed (it resumes with Last-Event-ID); 16384..1073741824,
+    // well above one event (a payload is at most about 4 KB).
     int high_watermark_bytes = 1048576;
     int replay_page = 500; // entries per XRANGE while replaying; 1..100000
     // Comma-separated origins allowed by CORS ("https://app.example.com,http://localhost:3000");

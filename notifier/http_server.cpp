@@ -8,7 +8,11 @@
 
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/http.h>
+
+#include <sys/socket.h>
 
 #include <chrono>
 #include <ctime>
@@ -25,6 +29,8 @@ namespace {
 constexpr std::size_t kMaxRateLimitedAddresses = 100000;
 // No endpoint takes a body yet; anything larger is refused by evhttp before it is read.
 constexpr int kMaxBodyBytes = 65536;
+// How often connections still sending their headers are checked against header_timeout_ms.
+constexpr int kHeaderSweepMs = 100;
 
 std::string error_body(const char *message) {
     cJSON *object = cJSON_CreateObject();
@@ -86,10 +92,51 @@ HttpServer::HttpServer(event_base *base, const Config &config, int listen_fd, in
                                           EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
     evhttp_set_max_body_size(http_, kMaxBodyBytes);
     evhttp_set_gencb(http_, on_request, this);
+    evhttp_set_bevcb(http_, on_new_connection, this);
+    header_sweep_.reset(event_new(
+        base, -1, EV_PERSIST,
+        [](evutil_socket_t, short, void *self) { static_cast<HttpServer *>(self)->enforce_header_deadlines(); }, this));
+    timeval every{0, kHeaderSweepMs * 1000};
+    event_add(header_sweep_.get(), &every);
     reconfigure(config);
 }
 
-HttpServer::~HttpServer() { evhttp_free(http_); }
+HttpServer::~HttpServer() {
+    evhttp_free(http_);
+    for (auto &[socket, deadline] : awaiting_headers_)
+        bufferevent_decref(socket);
+}
+
+bufferevent *HttpServer::on_new_connection(event_base *base, void *self) {
+    auto &server = *static_cast<HttpServer *>(self);
+    bufferevent *socket = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (socket) {
+        bufferevent_incref(socket);
+        server.awaiting_headers_.emplace(socket, std::chrono::steady_clock::now() + server.header_timeout_);
+    }
+    return socket;
+}
+
+// A connection past its deadline is shut down: evhttp sees the end of the stream and frees it, and
+// a later sweep drops the reference once evhttp has let go (its callbacks are cleared then).
+void HttpServer::enforce_header_deadlines() {
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = awaiting_headers_.begin(); it != awaiting_headers_.end();) {
+        bufferevent *socket = it->first;
+        bufferevent_event_cb on_event = nullptr;
+        bufferevent_getcb(socket, nullptr, nullptr, &on_event, nullptr);
+        if (!on_event) {
+            bufferevent_decref(socket);
+            it = awaiting_headers_.erase(it);
+            continue;
+        }
+        if (now >= it->second) {
+            shutdown(bufferevent_getfd(socket), SHUT_RDWR);
+            it->second = std::chrono::steady_clock::time_point::max();
+        }
+        ++it;
+    }
+}
 
 void HttpServer::reconfigure(const Config &config) {
     std::vector<std::string> origins = parse_cors_origins(config.http.cors_origins);
@@ -99,8 +146,9 @@ void HttpServer::reconfigure(const Config &config) {
     leeway_seconds_ = config.auth.leeway_seconds;
     retry_after_seconds_ = std::max(1, config.http.retry_ms / 1000);
     evhttp_set_max_headers_size(http_, config.http.max_header_bytes);
-    // evhttp's read timeout: the longest silence while a request is read. A stream turns it off
-    // once it starts (stream_hub.cpp); a client dripping its headers is bounded by their size.
+    header_timeout_ = std::chrono::milliseconds(config.http.header_timeout_ms);
+    // evhttp's read timeout: the longest silence while a request is read, which also ends idle
+    // keep-alive connections. A stream turns it off once it starts (stream_hub.cpp).
     timeval header_timeout{config.http.header_timeout_ms / 1000, (config.http.header_timeout_ms % 1000) * 1000};
     evhttp_set_timeout_tv(http_, &header_timeout);
 }
@@ -115,6 +163,11 @@ void HttpServer::stop_accepting() {
 void HttpServer::on_request(evhttp_request *request, void *self) { static_cast<HttpServer *>(self)->route(request); }
 
 void HttpServer::route(evhttp_request *request) {
+    bufferevent *socket = evhttp_connection_get_bufferevent(evhttp_request_get_connection(request));
+    if (auto waiting = awaiting_headers_.find(socket); waiting != awaiting_headers_.end()) {
+        bufferevent_decref(socket);
+        awaiting_headers_.erase(waiting);
+    }
     const evhttp_uri *uri = evhttp_request_get_evhttp_uri(request);
     const char *raw_path = uri ? evhttp_uri_get_path(uri) : nullptr;
     const std::string_view path = raw_path ? raw_path : "";
@@ -131,6 +184,10 @@ void HttpServer::route(evhttp_request *request) {
     else if (path == "/readyz")
         counted = Counter::http_readyz;
     metrics_.add(counted);
+    if (!header(request, "Host")) { // RFC 9112: every HTTP/1.1 request names its host
+        metrics_.add(Counter::rejected_bad_request);
+        return refuse(request, 400, "Bad Request", "a Host header is required");
+    }
     if (counted == Counter::http_other) {
         metrics_.add(Counter::rejected_not_found);
         return refuse(request, 404, "Not Found", "no such endpoint; see /v1/stream, /metrics, /healthz, /readyz");

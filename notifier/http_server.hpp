@@ -12,12 +12,16 @@
 #include "auth.hpp"
 #include "config.hpp"
 #include "metrics.hpp"
+#include "event_ptr.hpp"
 #include "rate_limit.hpp"
 
+#include <chrono>
 #include <memory>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
+struct bufferevent;
 struct event_base;
 struct evhttp;
 struct evhttp_bound_socket;
@@ -48,7 +52,9 @@ class HttpServer {
     void refuse(evhttp_request *request, int status, const char *reason, const char *message);
 
   private:
+    static bufferevent *on_new_connection(event_base *base, void *self);
     static void on_request(evhttp_request *request, void *self);
+    void enforce_header_deadlines();
     void route(evhttp_request *request);
     void serve_stream(evhttp_request *request);
     void serve_text(evhttp_request *request, int status, const char *reason, const char *content_type,
@@ -68,6 +74,12 @@ class HttpServer {
     std::vector<std::string> cors_origins_;
     TokenBuckets new_connections_;
     int retry_after_seconds_;
+    // Connections whose first request has not arrived, and when it must have. evhttp's read
+    // timeout only bounds silence; this bounds the whole request line and headers (slowloris). The
+    // map holds a reference on each bufferevent, so it outlives evhttp's use of it.
+    std::chrono::milliseconds header_timeout_{0};
+    std::unordered_map<bufferevent *, std::chrono::steady_clock::time_point> awaiting_headers_;
+    EventPtr header_sweep_;
 };
 
 // The secrets of [auth] hs256_secrets, split at commas, spaces trimmed.

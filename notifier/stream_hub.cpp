@@ -127,6 +127,7 @@ struct StreamHub::Stream {
     bool chunked = false;
     bool overflowing = false;
     std::uint64_t mark = 0; // the last dispatched entry written here
+    std::uint64_t turn = 0; // the last turn of the loop that wrote here (see write())
     evbuffer_cb_entry *drain_wait = nullptr;
 
     bool may_see(const Audience &audience) const {
@@ -193,6 +194,7 @@ void StreamHub::open(evhttp_request *request, std::string user, std::vector<std:
 }
 
 void StreamHub::admitted(std::uint64_t id, Admission admission) {
+    ++turn_;
     auto found = streams_.find(id);
     if (found == streams_.end())
         return;
@@ -281,6 +283,7 @@ void StreamHub::replay_page(std::uint64_t id) {
 }
 
 void StreamHub::replayed(std::uint64_t id, const RedisReply &reply) {
+    ++turn_;
     auto found = streams_.find(id);
     if (found == streams_.end())
         return;
@@ -307,7 +310,15 @@ void StreamHub::replayed(std::uint64_t id, const RedisReply &reply) {
         return reset(s, replay_verdict_name(verdict));
 
     const std::vector<RedisReply> &entries = reply.elements[1].elements;
+    // Past half the watermark the rest of the page waits for the client to read: a replay never
+    // closes a client that reads, however large the events.
+    const std::size_t pause_above = static_cast<std::size_t>(http_.high_watermark_bytes) / 2;
+    bool paused = false;
     for (const RedisReply &entry : entries) {
+        if (evbuffer_get_length(s.output) > pause_above) {
+            paused = true;
+            break;
+        }
         auto stream_id = entry.elements.size() == 2 ? parse_stream_id(entry.elements[0].str) : std::nullopt;
         if (!stream_id || entry.elements[1].elements.size() % 2 != 0) {
             metrics_.add(Counter::stream_bad_entries);
@@ -332,13 +343,11 @@ void StreamHub::replayed(std::uint64_t id, const RedisReply &reply) {
     }
     if (s.overflowing)
         return close(s, CloseReason::slow_client);
-    bool full = static_cast<int>(entries.size()) == http_.replay_page;
+    const bool more = paused || static_cast<int>(entries.size()) == http_.replay_page;
     auto live_position = parse_stream_id(reader_.last_id());
-    if (!full && live_position && *live_position <= s.last_sent)
+    if (!more && live_position && *live_position <= s.last_sent)
         return go_live(s);
-    // Wait for the client to take what was sent before reading more, so a long replay never
-    // piles up past the watermark.
-    if (evbuffer_get_length(s.output) <= static_cast<std::size_t>(http_.high_watermark_bytes) / 2)
+    if (evbuffer_get_length(s.output) <= pause_above)
         return replay_page(id);
     s.drain_wait = evbuffer_add_cb(
         s.output,
@@ -365,6 +374,7 @@ void StreamHub::reset(Stream &s, const char *reason) {
 }
 
 void StreamHub::on_entries(const std::vector<StreamEntry> &entries) {
+    ++turn_;
     metrics_.add(Counter::stream_entries_read, entries.size());
     const std::int64_t now_us = wall_clock_us();
     std::vector<Stream *> overflowing;
@@ -408,6 +418,7 @@ void StreamHub::on_entries(const std::vector<StreamEntry> &entries) {
 
 // The reader fell behind the stream's retention: live streams may have missed entries.
 void StreamHub::on_gap() {
+    ++turn_;
     metrics_.add(Counter::stream_gaps);
     log_warn("stream", "entries were trimmed before this worker read them; live streams are reset");
     std::vector<Stream *> live;
@@ -422,6 +433,7 @@ void StreamHub::on_gap() {
 }
 
 void StreamHub::heartbeat() {
+    ++turn_;
     std::vector<Stream *> overflowing;
     for (auto &[id, stream] : streams_) {
         Stream &s = *stream;
@@ -432,17 +444,25 @@ void StreamHub::heartbeat() {
         close(*s, CloseReason::slow_client);
 }
 
-// False when the stream's unsent output is past the high watermark: the caller closes it, outside
-// any walk of the index.
+// False when the stream is too slow: the caller closes it, outside any walk of the index. Slow means
+// that what the client had not taken before this turn of the loop passes the high watermark; a
+// burst written in one turn (one XREAD batch) does not count against a client that keeps up.
 bool StreamHub::write(Stream &s, const FramePtr &frame) {
+    if (s.overflowing)
+        return false;
+    if (s.turn != turn_) {
+        s.turn = turn_;
+        if (evbuffer_get_length(s.output) > static_cast<std::size_t>(http_.high_watermark_bytes))
+            s.overflowing = true;
+    }
+    if (s.overflowing)
+        return false;
     const std::string &bytes = frame->bytes;
     const char *data = s.chunked ? bytes.data() : bytes.data() + frame->body_offset;
     const std::size_t length = s.chunked ? bytes.size() : bytes.size() - frame->body_offset - 2;
     auto *holder = new FramePtr(frame);
     if (evbuffer_add_reference(s.output, data, length, release_frame, holder) != 0) {
         delete holder;
-        s.overflowing = true;
-    } else if (evbuffer_get_length(s.output) > static_cast<std::size_t>(http_.high_watermark_bytes)) {
         s.overflowing = true;
     }
     return !s.overflowing;
@@ -506,6 +526,7 @@ void StreamHub::on_connection_closed(evhttp_connection *, void *arg) {
 }
 
 void StreamHub::drain(std::function<void()> done) {
+    ++turn_;
     drained_ = std::move(done);
     std::vector<Stream *> all;
     for (auto &[id, stream] : streams_)

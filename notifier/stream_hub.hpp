@@ -93,6 +93,7 @@ class StreamHub {
     std::size_t open_streams_ = 0;
     std::uint64_t next_id_ = 1;
     std::uint64_t dispatch_mark_ = 0; // numbers dispatched entries, so a stream gets each once
+    std::uint64_t turn_ = 0;          // numbers the loop callbacks that write to streams
     FramePtr heartbeat_frame_, retry_frame_, drain_frame_;
     EventPtr heartbeat_timer_;
     std::function<void()> drained_;

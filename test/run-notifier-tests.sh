@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Runs the notifier's fault tests (test/notifier/*.py) against a throwaway PostgreSQL; each test
 # starts its own redis-server and pgfeed-notifier instances (build/notifier/pgfeed-notifier, built
-# by `make notifier`), and needs the installed extension with its outbox.
+# by `make notifier`), and needs the installed extension with its outbox. sse_gateway.py also uses
+# curl and node with the npm packages of test/notifier/js, installed here when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ ! test/notifier/js/node_modules/.package-lock.json -nt test/notifier/js/package-lock.json ]; then
+    (cd test/notifier/js && npm ci --no-audit --no-fund --loglevel=error)
+fi
 . test/pg_cluster.sh
 work=$(mktemp -d /tmp/pgfeed-notifier-test.XXXXXX)
 chmod 755 "$work" # the server runs as postgres when we are root
