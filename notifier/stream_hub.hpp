@@ -67,15 +67,18 @@ class StreamHub {
     friend struct Stream;
 
     void admitted(std::uint64_t id, Admission admission);
+    void answer_admission(std::uint64_t id, Admission admission);
     void start_stream(Stream &stream);
     void go_live(Stream &stream);
     void replay_page(std::uint64_t id);
     void replayed(std::uint64_t id, const RedisReply &reply);
+    void replay_entries(std::uint64_t id, const RedisReply &reply);
     void reset(Stream &stream, const char *reason);
     void on_entries(const std::vector<StreamEntry> &entries);
     void on_gap();
     void heartbeat();
     bool write(Stream &stream, const FramePtr &frame);
+    void flush_touched();
     void close(Stream &stream, CloseReason reason);
     void forget(std::uint64_t id);
     static void on_connection_closed(evhttp_connection *connection, void *arg);
@@ -92,8 +95,9 @@ class StreamHub {
     std::unordered_map<std::uint64_t, std::unique_ptr<Stream>> streams_;
     std::size_t open_streams_ = 0;
     std::uint64_t next_id_ = 1;
-    std::uint64_t dispatch_mark_ = 0; // numbers dispatched entries, so a stream gets each once
-    std::uint64_t turn_ = 0;          // numbers the loop callbacks that write to streams
+    std::uint64_t dispatch_mark_ = 0;    // numbers dispatched entries, so a stream gets each once
+    std::uint64_t turn_ = 0;             // numbers the loop callbacks that write to streams
+    std::vector<std::uint64_t> touched_; // streams written to in this turn, to flush at its end
     FramePtr heartbeat_frame_, retry_frame_, drain_frame_;
     EventPtr heartbeat_timer_;
     std::function<void()> drained_;

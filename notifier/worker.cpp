@@ -78,7 +78,13 @@ int run_worker(const ConfigSources &sources, Config config, int index, int admis
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     std::signal(SIGPIPE, SIG_IGN);
     std::signal(SIGCHLD, SIG_DFL); // the supervisor's handler would write to its loop, closed here
-    std::unique_ptr<event_base, decltype(&event_base_free)> base(event_base_new(), event_base_free);
+    // With a change list, a socket watched and unwatched within one turn of the loop costs no
+    // epoll_ctl at all (stream_hub.cpp writes directly and watches only sockets that are full).
+    std::unique_ptr<event_config, decltype(&event_config_free)> options(event_config_new(), event_config_free);
+    if (options)
+        event_config_set_flag(options.get(), EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    std::unique_ptr<event_base, decltype(&event_base_free)> base(
+        options ? event_base_new_with_config(options.get()) : nullptr, event_base_free);
     if (!base) {
         log_error("worker", "cannot create the event loop", {{"worker", index}});
         return EX_OSERR;
