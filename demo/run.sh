@@ -13,8 +13,10 @@ psql -X -q -v ON_ERROR_STOP=1 -f demo/parliament.sql >/dev/null
 # Redis on a unix socket in .demo/ (no TCP port to collide with), the notifier beside it.
 redis-server --port 0 --unixsocket "$PWD/.demo/redis.sock" --dir "$PWD/.demo" --appendonly yes \
     --daemonize yes --pidfile "$PWD/.demo/redis.pid" --logfile "$PWD/.demo/redis.log"
+# Its HTTP gateway on a free port, with a secret of this run for the tokens.
+secret=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 build/notifier/pgfeed-notifier --postgres.conninfo="host=$PWD/.demo dbname=postgres user=postgres" \
-    --redis.socket="$PWD/.demo/redis.sock" 2>"$PWD/.demo/notifier.log" &
+    --redis.socket="$PWD/.demo/redis.sock" --http.port=0 --auth.hs256_secrets="$secret" 2>"$PWD/.demo/notifier.log" &
 notifier=$!
 stop_all() {
     kill "$notifier" 2>/dev/null || true
@@ -55,11 +57,20 @@ done
 printf '\n\033[1m%s\033[0m\n' "the stream pgfeed:events: $(redis XLEN pgfeed:events) events; the newest three"
 redis XREVRANGE pgfeed:events + - COUNT 3
 
+port=$(sed -n 's/.*msg=listening .*port=\([0-9]*\).*/\1/p' .demo/notifier.log | head -1)
+token=$(demo/token.py "$secret" alice)
+printf '\n\033[1m%s\033[0m\n' "alice's event stream (Server-Sent Events), replayed from her first event"
+first=$(redis XRANGE pgfeed:events - + COUNT 1 | sed -n 1p)
+curl -sN --max-time 1 -H "Authorization: Bearer $token" -H "Last-Event-ID: $first" \
+    "http://127.0.0.1:$port/v1/stream" | grep -E '^(event|id): ' | tail -6 || true
+
 if [ -t 0 ]; then
     echo
     echo "PostgreSQL, Redis and pgfeed-notifier are running in .demo/. Explore with:"
     echo "  psql -h $PWD/.demo -U postgres"
     echo "  redis-cli -s $PWD/.demo/redis.sock XREAD BLOCK 0 STREAMS pgfeed:events '\$'"
+    echo "  curl -N -H 'Authorization: Bearer $token' http://127.0.0.1:$port/v1/stream"
+    echo "  curl http://127.0.0.1:$port/readyz; curl http://127.0.0.1:$port/metrics"
     echo "Press Ctrl-C to stop them."
     trap 'echo; echo stopping; exit 0' INT
     while :; do sleep 3600; done
