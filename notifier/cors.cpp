@@ -1,5 +1,7 @@
 #include "cors.hpp"
 
+#include "text.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -103,43 +105,24 @@ Normalized normalize_origin(std::string_view text) {
     return {origin, nullptr};
 }
 
-std::string_view trim(std::string_view text) {
-    const char *space = " \t";
-    std::size_t begin = text.find_first_not_of(space);
-    if (begin == std::string_view::npos)
-        return {};
-    return text.substr(begin, text.find_last_not_of(space) - begin + 1);
-}
-
-std::string quoted_prefix(std::string_view text) {
-    std::string out = "\"";
-    for (char c : text.substr(0, quoted_bytes))
-        out += c >= 0x20 && c < 0x7f ? c : '?';
-    if (text.size() > quoted_bytes)
-        out += "...";
-    return out + "\"";
-}
-
 } // namespace
 
 std::vector<std::string> parse_cors_origins(std::string_view comma_list) {
     std::vector<std::string> origins;
-    if (trim(comma_list).empty())
+    if (trim_blanks(comma_list).empty())
         return origins;
-    while (true) {
-        std::size_t comma = comma_list.find(',');
-        std::string_view entry = trim(comma_list.substr(0, comma));
+    for (std::string_view part : split_commas(comma_list)) {
+        std::string_view entry = trim_blanks(part);
         if (entry.empty())
             throw std::invalid_argument("cors_origins has an empty entry (separate origins with single commas)");
         Normalized normalized = normalize_origin(entry);
         if (normalized.problem)
-            throw std::invalid_argument("cors_origins: " + quoted_prefix(entry) + " " + normalized.problem +
+            throw std::invalid_argument("cors_origins: " + quoted_prefix(entry, quoted_bytes) + " " +
+                                        normalized.problem +
                                         "; an origin is scheme://host[:port], e.g. https://app.example.com");
         origins.push_back(std::move(normalized.origin));
-        if (comma == std::string_view::npos)
-            return origins;
-        comma_list.remove_prefix(comma + 1);
     }
+    return origins;
 }
 
 bool origin_allowed(const std::vector<std::string> &allowlist, std::string_view origin) {

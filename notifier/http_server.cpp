@@ -5,6 +5,7 @@
 #include "readiness.hpp"
 #include "stream_hub.hpp"
 #include "stream_request.hpp"
+#include "text.hpp"
 
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
@@ -59,18 +60,9 @@ std::string peer_address(evhttp_request *request) {
 
 AuthKeys auth_keys(const Config &config) {
     AuthKeys keys;
-    std::string_view rest = config.auth.hs256_secrets;
-    while (!rest.empty()) {
-        std::size_t comma = rest.find(',');
-        std::string_view secret = rest.substr(0, comma);
-        while (!secret.empty() && secret.front() == ' ')
-            secret.remove_prefix(1);
-        while (!secret.empty() && secret.back() == ' ')
-            secret.remove_suffix(1);
-        if (!secret.empty())
-            keys.hs256_secrets.emplace_back(secret);
-        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-    }
+    for (std::string_view secret : split_commas(config.auth.hs256_secrets))
+        if (!trim_blanks(secret).empty())
+            keys.hs256_secrets.emplace_back(trim_blanks(secret));
     return keys;
 }
 

@@ -1,5 +1,7 @@
 #include "stream_request.hpp"
 
+#include "text.hpp"
+
 #include "auth.hpp"
 
 #include <event2/http.h>
@@ -16,23 +18,6 @@ constexpr std::size_t quoted_bytes = 40;
 
 // The start of `text` in quotes, for an error message: only printable ASCII, so a client cannot
 // put control characters or broken UTF-8 into our logs or JSON.
-std::string quoted_prefix(std::string_view text) {
-    std::string out = "\"";
-    for (char c : text.substr(0, quoted_bytes))
-        out += c >= 0x20 && c < 0x7f && c != '"' && c != '\\' ? c : '?';
-    if (text.size() > quoted_bytes)
-        out += "...";
-    return out + "\"";
-}
-
-std::string_view trim(std::string_view text) {
-    const char *space = " \t";
-    std::size_t begin = text.find_first_not_of(space);
-    if (begin == std::string_view::npos)
-        return {};
-    return text.substr(begin, text.find_last_not_of(space) - begin + 1);
-}
-
 bool contains_nul_escape(std::string_view query) {
     for (std::size_t at = query.find('%'); at != std::string_view::npos; at = query.find('%', at + 1))
         if (query.substr(at + 1, 2) == "00")
@@ -57,21 +42,17 @@ std::variant<std::vector<std::string>, std::string> parse_topics(std::string_vie
     std::vector<std::string> topics;
     if (list.empty())
         return topics;
-    while (true) {
-        std::size_t comma = list.find(',');
-        std::string_view topic = list.substr(0, comma);
+    for (std::string_view topic : split_commas(list)) {
         if (topic.empty())
             return std::string("topics has an empty entry (separate topics with single commas)");
         if (topics.size() == max_granted_topics)
             return "topics names more than " + std::to_string(max_granted_topics) + " topics";
         if (!valid_topic_pattern(topic))
-            return "topic " + quoted_prefix(topic) +
+            return "topic " + quoted_prefix(topic, quoted_bytes) +
                    " is not valid (1 to 256 bytes, no control characters, no ?, [ or \\)";
         topics.emplace_back(topic);
-        if (comma == std::string_view::npos)
-            return topics;
-        list.remove_prefix(comma + 1);
     }
+    return topics;
 }
 
 } // namespace
@@ -111,7 +92,7 @@ std::variant<StreamRequest, std::string> parse_stream_request(std::string_view q
         request.topics = std::get<std::vector<std::string>>(std::move(list));
     }
 
-    std::string_view header = last_event_id_header ? trim(*last_event_id_header) : std::string_view();
+    std::string_view header = last_event_id_header ? trim_blanks(*last_event_id_header) : std::string_view();
     if (!header.empty()) {
         request.last_event_id = parse_stream_id(header);
         if (!request.last_event_id)
