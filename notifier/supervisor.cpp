@@ -2,6 +2,7 @@
 
 #include "admission.hpp"
 #include "backoff.hpp"
+#include "bridge_process.hpp"
 #include "event_ptr.hpp"
 #include "listener.hpp"
 #include "log.hpp"
@@ -35,9 +36,11 @@ class Supervisor {
         : base_(base), sources_(sources), config_(std::move(config)), metrics_(metrics),
           handled_signals_(handled_signals), admission_(base, admission_limits(config_)),
           restart_backoff_(std::chrono::milliseconds(100), std::chrono::milliseconds(5000)) {
-        workers_.resize(static_cast<std::size_t>(config_.http.workers));
+        // The worker slots, then the bridge's process when this instance may run the bridge.
+        workers_.resize(static_cast<std::size_t>(config_.http.workers) + (config_.bridge.enabled ? 1 : 0));
         for (std::size_t i = 0; i < workers_.size(); ++i) {
             workers_[i].index = static_cast<int>(i);
+            workers_[i].bridge = static_cast<int>(i) == config_.http.workers;
             workers_[i].owner = this;
             workers_[i].restart_timer.reset(evtimer_new(base_, on_restart_due, &workers_[i]));
         }
@@ -93,14 +96,19 @@ class Supervisor {
                 if (slot.pid != pid)
                     continue;
                 slot.pid = 0;
-                admission_.detach(slot.index);
-                metrics_.reset_gauges(slot.index);
+                if (!slot.bridge) {
+                    admission_.detach(slot.index);
+                    metrics_.reset_gauges(slot.index);
+                }
                 if (stopping_)
                     break;
                 std::string how = WIFSIGNALED(status) ? std::string("signal ") + std::to_string(WTERMSIG(status))
                                                       : "status " + std::to_string(WEXITSTATUS(status));
-                log_warn("supervisor", "worker exited, restarting it", {{"worker", slot.index}, {"how", how}});
-                metrics_.count_worker_restart();
+                log_warn("supervisor",
+                         slot.bridge ? "the bridge's process exited, restarting it" : "worker exited, restarting it",
+                         {{"worker", slot.index}, {"how", how}});
+                if (!slot.bridge)
+                    metrics_.count_worker_restart();
                 timeval delay{0, 0};
                 auto backoff = restart_backoff_.next_delay();
                 delay.tv_sec = backoff.count() / 1000;
@@ -115,6 +123,7 @@ class Supervisor {
   private:
     struct WorkerSlot {
         int index = 0;
+        bool bridge = false; // runs the bridge instead of serving HTTP
         pid_t pid = 0;
         Supervisor *owner = nullptr;
         EventPtr restart_timer;
@@ -127,6 +136,8 @@ class Supervisor {
     }
 
     void spawn(WorkerSlot &slot) {
+        if (slot.bridge)
+            return spawn_bridge(slot);
         AdmissionChannel channel;
         try {
             channel = make_admission_channel();
@@ -156,6 +167,22 @@ class Supervisor {
         }
         slot.pid = pid;
         admission_.attach(slot.index, channel.supervisor_fd);
+    }
+
+    void spawn_bridge(WorkerSlot &slot) {
+        const pid_t pid = fork();
+        if (pid == 0) {
+            close_range(3, ~0U, 0);
+            sigprocmask(SIG_UNBLOCK, &handled_signals_, nullptr);
+            std::_Exit(run_bridge_process(sources_, config_));
+        }
+        if (pid < 0) {
+            log_error("supervisor", "cannot fork the bridge", {{"error", std::system_category().message(errno)}});
+            timeval later{1, 0};
+            evtimer_add(slot.restart_timer.get(), &later);
+            return;
+        }
+        slot.pid = pid;
     }
 
     void exit_when_all_gone() {

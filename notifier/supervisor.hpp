@@ -1,6 +1,6 @@
-// The main process: forks the worker processes, restarts one that dies (its clients reconnect to
-// the others and replay), keeps the exact per-user and total connection counts for all of them
-// (admission.hpp), and passes SIGTERM and SIGHUP on. It serves no connection itself.
+// The main process: forks the worker processes and the bridge's process, restarts one that dies
+// (a worker's clients reconnect to the others and replay), keeps the exact per-user and total connection counts for all
+// of them (admission.hpp), and passes SIGTERM and SIGHUP on. It serves no connection itself.
 #pragma once
 
 #include "config.hpp"

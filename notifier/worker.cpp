@@ -1,7 +1,6 @@
 #include "worker.hpp"
 
 #include "admission.hpp"
-#include "bridge.hpp"
 #include "event_ptr.hpp"
 #include "http_server.hpp"
 #include "listener.hpp"
@@ -14,6 +13,7 @@
 #include <csignal>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <sys/prctl.h>
 #include <sysexits.h>
 #include <system_error>
@@ -76,6 +76,8 @@ void on_reload_signal(evutil_socket_t, short, void *arg) {
 int run_worker(const ConfigSources &sources, Config config, int index, int admission_fd, MetricsArea &metrics_area) {
     // A supervisor that dies without stopping us would leave an orphan holding the port.
     prctl(PR_SET_PDEATHSIG, SIGTERM);
+    // What ps and /proc/PID/comm show: which process is which (at most 15 characters).
+    prctl(PR_SET_NAME, ("pgfeed-worker-" + std::to_string(index)).substr(0, 15).c_str());
     std::signal(SIGPIPE, SIG_IGN);
     std::signal(SIGCHLD, SIG_DFL); // the supervisor's handler would write to its loop, closed here
     // With a change list, a socket watched and unwatched within one turn of the loop costs no
@@ -99,7 +101,9 @@ int run_worker(const ConfigSources &sources, Config config, int index, int admis
 
     Worker worker{sources, config, index, base.get(), nullptr, nullptr, nullptr, false, nullptr};
     WorkerMetrics metrics = metrics_area.worker(index);
-    AdmissionClient admission(base.get(), admission_fd);
+    // Generous: during a storm of connections on a busy machine the supervisor may answer late, and
+    // a late answer beats refusing a client that would be admitted.
+    AdmissionClient admission(base.get(), admission_fd, std::chrono::seconds(5));
     HttpServer *http = nullptr;
     StreamHub hub(base.get(), config, metrics, admission,
                   [&http](evhttp_request *request, int status, const char *reason, const char *message) {
@@ -129,12 +133,6 @@ int run_worker(const ConfigSources &sources, Config config, int index, int admis
             return EX_OSERR;
         }
 
-    // Only one worker runs the bridge; the advisory lock still elects one among instances.
-    std::unique_ptr<Bridge> bridge;
-    if (index == 0 && config.bridge.enabled) {
-        bridge = std::make_unique<Bridge>(base.get(), config);
-        bridge->start();
-    }
     hub.start();
     readiness.start();
     log_info("worker", "serving", {{"worker", index}, {"pid", getpid()}, {"port", config.http.port}});

@@ -1,5 +1,5 @@
 // One worker process: its own event loop serving HTTP and SSE on its SO_REUSEPORT socket, its own
-// stream reader, the readiness probes, and, in worker 0, the bridge. Runs until SIGTERM or SIGINT
+// stream reader and the readiness probes. Runs until SIGTERM or SIGINT
 // has drained its streams; SIGHUP reloads what can change while running.
 #pragma once
 

@@ -1078,7 +1078,10 @@ class Gateway(Notifier):
         wait_until(all_ready, '%s: every worker\'s /readyz to say redis: true' % self, timeout, 0.01)
 
     def worker_pids(self):
-        return children(self.proc.pid) if self.alive() else []
+        """The HTTP workers among the supervisor's children (the bridge's process is the other)."""
+        if not self.alive():
+            return []
+        return [pid for pid in children(self.proc.pid) if process_name(pid).startswith('pgfeed-worker')]
 
     def stream(self, token=None, **kwargs):
         return SseStream(self.port, token, **kwargs)
@@ -1094,6 +1097,15 @@ class Gateway(Notifier):
 
     def signal(self, sig):
         self.proc.send_signal(sig)
+
+
+def process_name(pid):
+    """/proc/PID/comm: the notifier names its processes pgfeed-worker-N and pgfeed-bridge."""
+    try:
+        with open('/proc/%d/comm' % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ''
 
 
 def children(pid):
