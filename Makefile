@@ -48,6 +48,7 @@ bench: deps
 	$(MAKE) notifier
 	bench/feed/run.sh
 	bench/notifier/run.sh
+	bench/sse/run.sh
 
 # The daemon (notifier/) is a CMake build of its own; the binary is build/notifier/pgfeed-notifier.
 notifier:

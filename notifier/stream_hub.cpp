@@ -10,6 +10,10 @@
 #include <event2/bufferevent.h>
 #include <event2/http.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -246,6 +250,10 @@ void StreamHub::start_stream(Stream &s) {
     bufferevent *socket = evhttp_connection_get_bufferevent(s.connection);
     s.socket = socket;
     s.output = bufferevent_get_output(socket);
+    // Frames go out whole, once per turn of the loop (flush_touched): Nagle's algorithm would only
+    // hold an event back behind the client's delayed acknowledgement of the previous one.
+    const int on = 1;
+    setsockopt(bufferevent_getfd(socket), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
     // The header timeout applied while the request was read; a stream only needs its writes to move.
     timeval write_timeout = to_timeval(http_.write_timeout_ms);
     bufferevent_set_timeouts(socket, nullptr, &write_timeout);
