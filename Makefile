@@ -23,7 +23,8 @@ include $(PGXS)
 deps:
 	test/install-deps.sh
 
-# Every suite: unit tests of the extension's pure C++ core and of the notifier, then pg_regress
+# Every suite: unit tests of the extension's pure C++ core, of the notifier and of the browser
+# client (clients/js, node's test runner), then pg_regress
 # and the concurrency tests against a throwaway PostgreSQL, then the notifier's fault tests with
 # real redis-server and notifier processes.
 test: deps
@@ -32,6 +33,7 @@ test: deps
 	$(MAKE) notifier
 	test/unit/run.sh
 	ctest --test-dir build/notifier --output-on-failure
+	cd clients/js && node --test
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-15} notifier/test/fuzz.sh
 	test/run-sql-tests.sh
 	test/run-notifier-tests.sh
