@@ -2,56 +2,30 @@
 
 namespace pgfeed::notifier {
 
-namespace {
-
-std::optional<std::int64_t> integer_of(const RedisReply &reply) {
-    if (reply.type == RedisReply::Type::integer)
-        return reply.integer;
-    return std::nullopt;
-}
-
-} // namespace
-
 std::optional<StreamInfo> parse_stream_info(const RedisReply &reply) {
     if (reply.type != RedisReply::Type::array || reply.elements.size() % 2 != 0)
         return std::nullopt;
-    StreamInfo info;
-    bool have_length = false, have_added = false, have_last = false;
+    std::optional<std::int64_t> length, added;
+    std::optional<StreamId> last_generated, first_entry;
     for (std::size_t i = 0; i < reply.elements.size(); i += 2) {
         const RedisReply &name = reply.elements[i];
         const RedisReply &value = reply.elements[i + 1];
-        if (name.type != RedisReply::Type::string && name.type != RedisReply::Type::status)
-            return std::nullopt;
-        if (name.str == "length") {
-            auto length = integer_of(value);
-            if (!length)
-                return std::nullopt;
-            info.length = *length;
-            have_length = true;
-        } else if (name.str == "entries-added") {
-            auto added = integer_of(value);
-            if (!added)
-                return std::nullopt;
-            info.entries_added = *added;
-            have_added = true;
-        } else if (name.str == "last-generated-id") {
-            auto id = parse_stream_id(value.str);
-            if (!id)
-                return std::nullopt;
-            info.last_generated = *id;
-            have_last = true;
-        } else if (name.str == "first-entry" && value.type == RedisReply::Type::array) {
+        const bool integer = value.type == RedisReply::Type::integer;
+        if (name.str == "length" && integer)
+            length = value.integer;
+        else if (name.str == "entries-added" && integer)
+            added = value.integer;
+        else if (name.str == "last-generated-id")
+            last_generated = parse_stream_id(value.str);
+        else if (name.str == "first-entry" && value.type == RedisReply::Type::array) {
             if (value.elements.empty())
                 return std::nullopt;
-            auto id = parse_stream_id(value.elements[0].str);
-            if (!id)
-                return std::nullopt;
-            info.first_entry = *id;
+            first_entry = parse_stream_id(value.elements[0].str);
         }
     }
-    if (!have_length || !have_added || !have_last || (info.length > 0 && !info.first_entry))
+    if (!length || !added || !last_generated || (*length > 0 && !first_entry))
         return std::nullopt;
-    return info;
+    return StreamInfo{*length, *added, *last_generated, first_entry};
 }
 
 ReplayVerdict judge_replay(StreamId after, const std::optional<StreamInfo> &info) {

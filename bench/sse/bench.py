@@ -67,19 +67,12 @@ def log(msg):
     sys.stderr.flush()
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+free_port = _servers.free_port
+children_of = _servers.children
 
 
-def wait_for(predicate, timeout, what, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    raise RuntimeError('timed out after %.0f s waiting for %s' % (timeout, what))
+def wait_for(predicate, timeout, what):
+    return _servers.wait_until(predicate, what, timeout, 0.05)
 
 
 def port_open(port):
@@ -92,20 +85,29 @@ def port_open(port):
 
 # -- processes: memory and CPU from /proc --------------------------------------------------------------
 
-def children_of(pid):
-    kids = []
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit():
-            continue
+def stat_fields(pid):
+    """The fields of /proc/PID/stat after the command name (state first), or None when it is gone."""
+    try:
+        with open('/proc/%s/stat' % pid) as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return stat[stat.rindex(')') + 2:].split()
+
+
+def established(port):
+    """Established TCP connections whose local port is `port` (the server's side), from /proc/net/tcp."""
+    count = 0
+    for table in ('/proc/net/tcp', '/proc/net/tcp6'):
         try:
-            with open('/proc/%s/stat' % entry) as f:
-                stat = f.read()
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    local, state = line.split()[1], line.split()[3]
+                    count += state == '01' and int(local.rsplit(':', 1)[1], 16) == port
         except OSError:
-            continue
-        fields = stat[stat.rindex(')') + 2:].split()
-        if int(fields[1]) == pid:
-            kids.append(int(entry))
-    return kids
+            pass
+    return count
 
 
 def pss_kib(pids):
@@ -124,13 +126,9 @@ def pss_kib(pids):
 def cpu_seconds(pids):
     total = 0
     for pid in pids:
-        try:
-            with open('/proc/%d/stat' % pid) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(')') + 2:].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
+        fields = stat_fields(pid)
+        if fields:
+            total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / CLK_TCK
 
 
@@ -138,14 +136,9 @@ def process_table():
     """{pid: (ppid, cpu seconds)} of every process but kernel threads."""
     table = {}
     for entry in os.listdir('/proc'):
-        if not entry.isdigit():
+        fields = stat_fields(entry) if entry.isdigit() else None
+        if not fields:
             continue
-        try:
-            with open('/proc/%s/stat' % entry) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(')') + 2:].split()
         ppid = int(fields[1])
         if ppid == 2 or int(entry) == 2:
             continue
@@ -355,7 +348,7 @@ class NotifierGateway:
         wait_for(up, 30, 'the notifier to listen with %d workers' % self.WORKERS)
         # One event through the whole path so that the bridge and the stream readers are warm.
         publish.publish_pg(self.db.name, 100, 0, 1)
-        time.sleep(1.0)
+        wait_for(lambda: self.redis.client().xlen(_servers.STREAM) >= 1, 30, 'the warm-up event in the stream')
         return self
 
     def alive(self):
@@ -481,7 +474,8 @@ class Scenario:
             raise RuntimeError('the load client printed no result (exit %s); see %s' % (proc.returncode,
                                                                                          client_log.name))
         result['server_alive'] = server.alive()
-        time.sleep(2)  # the server closes the reset connections before the next run
+        # The next run starts once the server has let go of this run's connections.
+        wait_for(lambda: established(server.port) == 0, 60, "the server to close this run's connections")
         return result
 
 

@@ -1099,6 +1099,26 @@ class Gateway(Notifier):
         self.proc.send_signal(sig)
 
 
+def choose_scenarios(label, scenarios, argv):
+    """Reads `SCRIPT [SEED [SCENARIO...]]`: (seed, names of the scenarios to run), the seed printed
+    with how to rerun. Exits 2 for an unknown scenario, and 1, with the failure counted, when there
+    is no notifier binary to test."""
+    seed = seed_from(argv[:2], default=1)
+    known = [name for name, _ in scenarios]
+    chosen = argv[2:] or known
+    unknown = set(chosen) - set(known)
+    if unknown:
+        sys.stderr.write('unknown scenarios %s; known: %s\n' % (sorted(unknown), known))
+        sys.exit(2)
+    script = os.path.relpath(os.path.abspath(argv[0]), os.path.join(os.path.dirname(__file__), '..', '..'))
+    print('%s: seed %d (rerun: python3 %s %d [SCENARIO...])' % (label, seed, script, seed), flush=True)
+    if not notifier_available():
+        print('%s: FAIL: no notifier binary at %s (make notifier)' % (label, NOTIFIER_BIN))
+        print('%s: 0 passed, %d failed' % (label, len(chosen)))
+        sys.exit(1)
+    return seed, chosen
+
+
 def process_name(pid):
     """/proc/PID/comm: the notifier names its processes pgfeed-worker-N and pgfeed-bridge."""
     try:

@@ -39,9 +39,8 @@ import threading
 import time
 import traceback
 
-from _servers import (NOTIFIER_BIN, RUN, STREAM, FeedDatabase, Notifier, RedisServer, TestFailure, bridge_holder,
-                      connect, notifier_available, outbox_event_ids, psycopg2, query, read_stream, redis,
-                      restart_postgres, seed_from, wait_until)
+from _servers import (RUN, STREAM, FeedDatabase, Notifier, RedisServer, TestFailure, bridge_holder, choose_scenarios,
+                      connect, outbox_event_ids, psycopg2, query, read_stream, redis, restart_postgres, wait_until)
 from _harness import start_watchdog
 
 LABEL = 'exactly_once'
@@ -623,18 +622,7 @@ SCENARIOS = [('plain', scenario_plain), ('notifier_kill', scenario_notifier_kill
 
 
 def main():
-    seed = seed_from(sys.argv[:2], default=1)
-    chosen = sys.argv[2:] or [name for name, _ in SCENARIOS]
-    unknown = set(chosen) - {name for name, _ in SCENARIOS}
-    if unknown:
-        sys.stderr.write('unknown scenarios %s; known: %s\n' % (sorted(unknown), [n for n, _ in SCENARIOS]))
-        return 2
-    print('%s: seed %d (rerun: python3 test/notifier/exactly_once.py %d [SCENARIO...])' % (LABEL, seed, seed),
-          flush=True)
-    if not notifier_available():
-        print('%s: FAIL: no notifier binary at %s (make notifier)' % (LABEL, NOTIFIER_BIN))
-        print('%s: 0 passed, %d failed' % (LABEL, len(chosen)))
-        return 1
+    seed, chosen = choose_scenarios(LABEL, SCENARIOS, sys.argv)
     scenarios = {}
 
     def cleanup():

@@ -67,9 +67,9 @@ import traceback
 import urllib.parse
 
 from _servers import (ID_RE, RUN, SECRET, STREAM, FeedDatabase, Gateway, RedisServer, ResumingClient, SseParser,
-                      SseStream, TestFailure, compare_events, connect, curl, expected_events, http_request,
-                      mint_token, notifier_available, NOTIFIER_BIN, open_socket, query, raw_exchange, read_stream,
-                      request_bytes, seed_from, socket_owner, stream_id_key, wait_until)
+                      SseStream, TestFailure, choose_scenarios, compare_events, connect, curl, expected_events,
+                      http_request, mint_token, open_socket, query, raw_exchange, read_stream, request_bytes,
+                      socket_owner, stream_id_key, wait_until)
 from _harness import start_watchdog
 
 LABEL = 'sse_gateway'
@@ -1217,18 +1217,7 @@ SCENARIOS = [
 
 
 def main():
-    seed = seed_from(sys.argv[:2], default=1)
-    chosen = sys.argv[2:] or [name for name, _ in SCENARIOS]
-    unknown = set(chosen) - {name for name, _ in SCENARIOS}
-    if unknown:
-        sys.stderr.write('unknown scenarios %s; known: %s\n' % (sorted(unknown), [n for n, _ in SCENARIOS]))
-        return 2
-    print('%s: seed %d (rerun: python3 test/notifier/sse_gateway.py %d [SCENARIO...])' % (LABEL, seed, seed),
-          flush=True)
-    if not notifier_available():
-        print('%s: FAIL: no notifier binary at %s (make notifier)' % (LABEL, NOTIFIER_BIN))
-        print('%s: 0 passed, %d failed' % (LABEL, len(chosen)))
-        return 1
+    seed, chosen = choose_scenarios(LABEL, SCENARIOS, sys.argv)
     start_watchdog(120 + 60 * len(chosen), LABEL, cleanup=RUN.finish)
     passed = failed = 0
     for name, run in SCENARIOS:
