@@ -131,9 +131,15 @@ struct StreamHub::Stream {
     bool indexed = false;
     bool chunked = false;
     bool overflowing = false;
-    std::uint64_t mark = 0; // the last dispatched entry written here
-    std::uint64_t turn = 0; // the last turn of the loop that wrote here (see write())
-    evbuffer_cb_entry *drain_wait = nullptr;
+    std::uint64_t mark = 0;                  // the last dispatched entry written here
+    std::uint64_t turn = 0;                  // the last turn of the loop that wrote here (see write())
+    evbuffer_cb_entry *drain_wait = nullptr; // a replay waiting for the client to read
+
+    void stop_waiting_for_drain() {
+        if (drain_wait)
+            evbuffer_remove_cb_entry(output, drain_wait);
+        drain_wait = nullptr;
+    }
 
     bool may_see(const Audience &audience) const {
         if (audience.kind == "read")
@@ -158,8 +164,7 @@ StreamHub::~StreamHub() {
     for (auto &[id, stream] : streams_)
         if (stream->connection) {
             evhttp_connection_set_closecb(stream->connection, nullptr, nullptr);
-            if (stream->drain_wait)
-                evbuffer_remove_cb_entry(stream->output, stream->drain_wait);
+            stream->stop_waiting_for_drain();
         }
 }
 
@@ -375,8 +380,7 @@ void StreamHub::replay_entries(std::uint64_t id, const RedisReply &reply) {
             auto &stream = *static_cast<Stream *>(arg);
             if (evbuffer_get_length(output) > static_cast<std::size_t>(stream.hub->http_.high_watermark_bytes) / 4)
                 return;
-            evbuffer_remove_cb_entry(output, stream.drain_wait);
-            stream.drain_wait = nullptr;
+            stream.stop_waiting_for_drain();
             stream.hub->replay_page(stream.id);
         },
         &s);
@@ -518,10 +522,7 @@ void StreamHub::flush_touched() {
 }
 
 void StreamHub::close(Stream &s, CloseReason reason) {
-    if (s.drain_wait) {
-        evbuffer_remove_cb_entry(s.output, s.drain_wait);
-        s.drain_wait = nullptr;
-    }
+    s.stop_waiting_for_drain();
     evhttp_connection *connection = s.connection;
     s.connection = nullptr;
     s.request = nullptr;
@@ -563,8 +564,7 @@ void StreamHub::on_connection_closed(evhttp_connection *, void *arg) {
         evhttp_send_reply_end(s.request);
     s.request = nullptr;
     s.connection = nullptr;
-    if (s.drain_wait) // the output buffer goes with the connection
-        s.drain_wait = nullptr;
+    s.drain_wait = nullptr; // the output buffer, and its callback, go with the connection
     if (s.state == Stream::State::pending)
         return; // admitted() releases and forgets it when the supervisor answers
     if (s.state != Stream::State::draining)
@@ -597,10 +597,7 @@ void StreamHub::drain(std::function<void()> done) {
         if (s->indexed)
             index_.remove(s, s->user, s->topics);
         s->indexed = false;
-        if (s->drain_wait) {
-            evbuffer_remove_cb_entry(s->output, s->drain_wait);
-            s->drain_wait = nullptr;
-        }
+        s->stop_waiting_for_drain();
         s->state = Stream::State::draining;
         write(*s, drain_frame_);
         // The reply's end goes out after what is queued; Connection: close then closes it.
