@@ -9,6 +9,8 @@
 
 #include <getopt.h>
 
+#include <sys/stat.h>
+
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -52,6 +54,11 @@ constexpr std::int64_t kInt64Max = std::numeric_limits<std::int64_t>::max();
 constexpr const char *kMasked = "********";
 
 std::string expect_not_empty(const std::string &value) { return value.empty() ? "expected a non-empty value" : ""; }
+
+std::string expect_directory_or_empty(const std::string &value) {
+    struct stat info {};
+    return value.empty() || (stat(value.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) ? "" : "expected a directory";
+}
 
 // The name ends up in PostgreSQL's registry and in log lines: keep it a plain word.
 std::string expect_bridge_name(const std::string &value) {
@@ -180,6 +187,15 @@ template <typename AnyConfig, typename Visit> void for_each_key(AnyConfig &&conf
     visit(KeySpec{"http", "cors_origins", "comma-separated origins allowed by CORS; empty: none", 0, 0,
                   expect_cors_origins},
           config.http.cors_origins);
+    visit(KeySpec{"http", "static_dir", "directory of files served at / and /<name> (the demo page); empty: none", 0, 0,
+                  expect_directory_or_empty},
+          config.http.static_dir);
+    visit(KeySpec{"api", "sessions", "PostgreSQL sessions of each worker for the feed API", 1, 64},
+          config.api.sessions);
+    visit(KeySpec{"api", "statement_timeout_ms", "a feed API query running longer fails (503)", 1, 600000},
+          config.api.statement_timeout_ms);
+    visit(KeySpec{"api", "max_waiting", "feed API queries waiting per worker (then 503)", 1, 100000},
+          config.api.max_waiting);
     visit(
         KeySpec{"limits", "connections_per_user", "streams one user may hold over all workers (then 429)", 1, 1000000},
         config.limits.connections_per_user);

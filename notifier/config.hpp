@@ -75,7 +75,7 @@ struct ReconnectConfig {
     int max_ms = 5000;    // 1..600000, and not below initial_ms
 };
 
-// The HTTP server of each worker process (GET /v1/stream, /metrics, /healthz, /readyz).
+// The HTTP server of each worker process (GET /v1/stream, the feed API, /metrics, /healthz, /readyz).
 struct HttpConfig {
     // Address every worker binds with SO_REUSEPORT; 0.0.0.0 or :: for all interfaces.
     std::string listen = "127.0.0.1";
@@ -96,6 +96,16 @@ struct HttpConfig {
     // Comma-separated origins allowed by CORS ("https://app.example.com,http://localhost:3000");
     // empty: no CORS headers.
     std::string cors_origins;
+    // A directory whose files are served at GET / (index.html) and /<name> (the demo page);
+    // empty: none.
+    std::string static_dir;
+};
+
+// The HTTP feed API (/v1/feed, /v1/read, ...): each worker's PostgreSQL sessions for it.
+struct ApiConfig {
+    int sessions = 2;                // per worker; 1..64
+    int statement_timeout_ms = 5000; // a query running longer fails (503); 1..600000
+    int max_waiting = 256;           // queries waiting per worker, then 503; 1..100000
 };
 
 // Connection limits; all of them reload on SIGHUP.
@@ -129,6 +139,7 @@ struct Config {
     BridgeConfig bridge;
     ReconnectConfig reconnect;
     HttpConfig http;
+    ApiConfig api;
     LimitsConfig limits;
     AuthConfig auth;
     ReadyConfig ready;

@@ -1,13 +1,15 @@
 #include "http_server.hpp"
 
 #include "cors.hpp"
+#include "feed_api.hpp"
+#include "feed_request.hpp"
+#include "http_reply.hpp"
 #include "log.hpp"
 #include "readiness.hpp"
 #include "stream_hub.hpp"
 #include "stream_request.hpp"
 #include "text.hpp"
 
-#include <cjson/cJSON.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -28,20 +30,11 @@ namespace {
 
 // Buckets kept for client addresses in debt; beyond, the oldest is forgotten (rate_limit.hpp).
 constexpr std::size_t kMaxRateLimitedAddresses = 100000;
-// No endpoint takes a body yet; anything larger is refused by evhttp before it is read.
+// The feed API's bodies are small JSON objects (1,000 ids fit in 20 KB); anything larger is
+// refused by evhttp (413) before it is read.
 constexpr int kMaxBodyBytes = 65536;
 // How often connections still sending their headers are checked against header_timeout_ms.
 constexpr int kHeaderSweepMs = 100;
-
-std::string error_body(const char *message) {
-    cJSON *object = cJSON_CreateObject();
-    cJSON_AddStringToObject(object, "error", message);
-    char *printed = cJSON_PrintUnformatted(object);
-    std::string body = printed ? printed : "{}";
-    cJSON_free(printed);
-    cJSON_Delete(object);
-    return body;
-}
 
 std::optional<std::string_view> header(evhttp_request *request, const char *name) {
     const char *value = evhttp_find_header(evhttp_request_get_input_headers(request), name);
@@ -69,7 +62,8 @@ AuthKeys auth_keys(const Config &config) {
 HttpServer::HttpServer(event_base *base, const Config &config, int listen_fd, int worker, StreamHub &hub,
                        const Readiness &readiness, const MetricsArea &metrics_area, WorkerMetrics metrics)
     : http_(evhttp_new(base)), socket_(nullptr), worker_(worker), hub_(hub), readiness_(readiness),
-      metrics_area_(metrics_area), metrics_(metrics),
+      metrics_area_(metrics_area), metrics_(metrics), feed_api_(std::make_unique<FeedApi>(base, config, metrics)),
+      static_files_(config.http.static_dir),
       new_connections_(config.limits.new_connections_per_second, config.limits.new_connections_burst,
                        kMaxRateLimitedAddresses) {
     if (!http_)
@@ -91,9 +85,12 @@ HttpServer::HttpServer(event_base *base, const Config &config, int listen_fd, in
     timeval every{0, kHeaderSweepMs * 1000};
     event_add(header_sweep_.get(), &every);
     reconfigure(config);
+    feed_api_->start();
 }
 
 HttpServer::~HttpServer() {
+    // First: its queries still waiting answer their requests, which evhttp_free would free.
+    feed_api_.reset();
     evhttp_free(http_);
     for (auto &[socket, deadline] : awaiting_headers_)
         bufferevent_decref(socket);
@@ -132,8 +129,10 @@ void HttpServer::enforce_header_deadlines() {
 
 void HttpServer::reconfigure(const Config &config) {
     std::vector<std::string> origins = parse_cors_origins(config.http.cors_origins);
+    StaticFiles static_files(config.http.static_dir);
     new_connections_.reconfigure(config.limits.new_connections_per_second, config.limits.new_connections_burst);
     cors_origins_ = std::move(origins);
+    static_files_ = std::move(static_files);
     keys_ = auth_keys(config);
     leeway_seconds_ = config.auth.leeway_seconds;
     retry_after_seconds_ = std::max(1, config.http.retry_ms / 1000);
@@ -166,6 +165,7 @@ void HttpServer::route(evhttp_request *request) {
     const auto method = evhttp_request_get_command(request);
     add_cors_headers(request);
 
+    const std::optional<FeedCall> feed_call = feed_call_at(path);
     Counter counted = Counter::http_other;
     if (path == "/v1/stream")
         counted = Counter::http_stream;
@@ -175,6 +175,10 @@ void HttpServer::route(evhttp_request *request) {
         counted = Counter::http_healthz;
     else if (path == "/readyz")
         counted = Counter::http_readyz;
+    else if (feed_call)
+        counted = Counter::http_api;
+    else if (static_files_.enabled() && path.substr(0, 4) != "/v1/")
+        counted = Counter::http_static;
     metrics_.add(counted);
     if (!header(request, "Host")) { // RFC 9112: every HTTP/1.1 request names its host
         metrics_.add(Counter::rejected_bad_request);
@@ -182,24 +186,56 @@ void HttpServer::route(evhttp_request *request) {
     }
     if (counted == Counter::http_other) {
         metrics_.add(Counter::rejected_not_found);
-        return refuse(request, 404, "Not Found", "no such endpoint; see /v1/stream, /metrics, /healthz, /readyz");
+        return refuse(request, 404, "Not Found",
+                      "no such endpoint; see /v1/stream, /v1/feed, /v1/unread_count, /v1/read, /v1/unread, "
+                      "/v1/read_all, /v1/follows, /v1/follow, /v1/unfollow, /metrics, /healthz, /readyz");
     }
+    // What each endpoint answers besides OPTIONS.
+    const bool writes = feed_call && feed_call_writes(*feed_call);
+    const char *allowed = writes                            ? "POST, OPTIONS"
+                          : counted == Counter::http_static ? "GET, HEAD, OPTIONS"
+                                                            : "GET, OPTIONS";
     if (method == EVHTTP_REQ_OPTIONS)
-        return answer_preflight(request);
-    if (method != EVHTTP_REQ_GET) {
+        return answer_preflight(request, allowed);
+    const bool method_fits =
+        writes ? method == EVHTTP_REQ_POST
+               : method == EVHTTP_REQ_GET || (counted == Counter::http_static && method == EVHTTP_REQ_HEAD);
+    if (!method_fits) {
         metrics_.add(Counter::rejected_method_not_allowed);
-        evhttp_add_header(evhttp_request_get_output_headers(request), "Allow", "GET, OPTIONS");
-        return refuse(request, 405, "Method Not Allowed", "only GET is served here");
+        evhttp_add_header(evhttp_request_get_output_headers(request), "Allow", allowed);
+        return refuse(request, 405, "Method Not Allowed",
+                      writes ? "only POST is served here" : "only GET is served here");
     }
     if (counted == Counter::http_stream)
         return serve_stream(request);
+    if (feed_call)
+        return serve_feed_call(request, *feed_call);
+    if (counted == Counter::http_static)
+        return static_files_.serve(request, path);
     if (counted == Counter::http_metrics)
-        return serve_text(request, 200, "OK", kMetricsContentType, metrics_area_.render());
+        return send_reply(request, 200, "OK", kMetricsContentType, metrics_area_.render());
     if (counted == Counter::http_healthz)
-        return serve_text(request, 200, "OK", "application/json",
-                          "{\"status\":\"ok\",\"worker\":" + std::to_string(worker_) + "}");
+        return send_json(request, 200, "OK", "{\"status\":\"ok\",\"worker\":" + std::to_string(worker_) + "}");
     const bool ready = readiness_.ready();
-    serve_text(request, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", "application/json", readiness_.json());
+    send_json(request, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", readiness_.json());
+}
+
+// The token's grant, or nullopt after answering 401.
+std::optional<Grant> HttpServer::authenticate(evhttp_request *request, const std::optional<std::string> &access_token) {
+    auto token = token_from_request(header(request, "Authorization"), header(request, "Cookie"),
+                                    access_token ? std::optional<std::string_view>(*access_token) : std::nullopt);
+    const auto now = static_cast<int64_t>(std::time(nullptr));
+    auto verified = token ? verify_token(*token, keys_, now, leeway_seconds_)
+                          : std::variant<Grant, AuthFailure>(AuthFailure::missing);
+    if (auto *failure = std::get_if<AuthFailure>(&verified)) {
+        metrics_.add(Counter::rejected_unauthorized);
+        log_info("http", "token refused", {{"reason", auth_failure_name(*failure)}});
+        evhttp_add_header(evhttp_request_get_output_headers(request), "WWW-Authenticate", "Bearer");
+        refuse(request, 401, "Unauthorized",
+               *failure == AuthFailure::missing ? "a token is required" : "the token is not valid");
+        return std::nullopt;
+    }
+    return std::get<Grant>(std::move(verified));
 }
 
 void HttpServer::serve_stream(evhttp_request *request) {
@@ -219,21 +255,10 @@ void HttpServer::serve_stream(evhttp_request *request) {
     }
     StreamRequest &asked = std::get<StreamRequest>(parsed);
 
-    auto token =
-        token_from_request(header(request, "Authorization"), header(request, "Cookie"),
-                           asked.access_token ? std::optional<std::string_view>(*asked.access_token) : std::nullopt);
-    const auto now = static_cast<int64_t>(std::time(nullptr));
-    auto verified = token ? verify_token(*token, keys_, now, leeway_seconds_)
-                          : std::variant<Grant, AuthFailure>(AuthFailure::missing);
-    if (auto *failure = std::get_if<AuthFailure>(&verified)) {
-        metrics_.add(Counter::rejected_unauthorized);
-        log_info("http", "token refused", {{"reason", auth_failure_name(*failure)}});
-        evhttp_add_header(evhttp_request_get_output_headers(request), "WWW-Authenticate", "Bearer");
-        return refuse(request, 401, "Unauthorized",
-                      *failure == AuthFailure::missing ? "a token is required" : "the token is not valid");
-    }
-    Grant &grant = std::get<Grant>(verified);
-    auto topics = narrow_topics(grant, asked.topics);
+    std::optional<Grant> grant = authenticate(request, asked.access_token);
+    if (!grant)
+        return;
+    auto topics = narrow_topics(*grant, asked.topics);
     if (std::holds_alternative<std::string>(topics)) {
         metrics_.add(Counter::rejected_forbidden);
         return refuse(request, 403, "Forbidden", "a requested topic is outside what the token grants");
@@ -244,23 +269,47 @@ void HttpServer::serve_stream(evhttp_request *request) {
                           std::to_string(retry_after_seconds_).c_str());
         return refuse(request, 503, "Service Unavailable", "events are unavailable; poll the feed");
     }
-    hub_.open(request, std::move(grant.user), std::move(std::get<std::vector<std::string>>(topics)),
+    hub_.open(request, std::move(grant->user), std::move(std::get<std::vector<std::string>>(topics)),
               asked.last_event_id);
 }
 
-void HttpServer::refuse(evhttp_request *request, int status, const char *reason, const char *message) {
-    serve_text(request, status, reason, "application/json", error_body(message));
+// A body that is not declared JSON is refused: besides catching mistakes, this keeps a cookie
+// from authorizing a cross-site form post, since browsers preflight a JSON POST (CORS).
+void HttpServer::serve_feed_call(evhttp_request *request, FeedCall call) {
+    if (feed_call_writes(call)) {
+        auto type = header(request, "Content-Type");
+        const std::string_view media = type ? trim_blanks(type->substr(0, type->find(';'))) : std::string_view();
+        if (media.size() != 16 || evutil_ascii_strncasecmp(media.data(), "application/json", 16) != 0) {
+            metrics_.add(Counter::rejected_unsupported_media);
+            return refuse(request, 415, "Unsupported Media Type",
+                          "the body must be JSON (Content-Type: application/json)");
+        }
+    }
+    evbuffer *input = evhttp_request_get_input_buffer(request);
+    const std::size_t length = evbuffer_get_length(input);
+    const std::string_view body(reinterpret_cast<const char *>(evbuffer_pullup(input, -1)), length);
+    const evhttp_uri *uri = evhttp_request_get_evhttp_uri(request);
+    const char *query = uri ? evhttp_uri_get_query(uri) : nullptr;
+    auto parsed = parse_feed_request(call, query ? query : "", body);
+    if (auto *error = std::get_if<std::string>(&parsed)) {
+        metrics_.add(Counter::rejected_bad_request);
+        return refuse(request, 400, "Bad Request", error->c_str());
+    }
+    const FeedRequest &asked = std::get<FeedRequest>(parsed);
+    std::optional<Grant> grant = authenticate(request, asked.access_token);
+    if (!grant)
+        return;
+    const bool feed_named = call == FeedCall::page || call == FeedCall::unread_count || call == FeedCall::read_all;
+    if ((feed_named && !may_use_feed(*grant, asked.feed)) ||
+        (call == FeedCall::follow && !may_follow(*grant, asked.topic))) {
+        metrics_.add(Counter::rejected_forbidden);
+        return refuse(request, 403, "Forbidden", "the token does not grant that feed or topic");
+    }
+    feed_api_->serve(request, call, grant->user, asked);
 }
 
-void HttpServer::serve_text(evhttp_request *request, int status, const char *reason, const char *content_type,
-                            const std::string &body) {
-    evkeyvalq *headers = evhttp_request_get_output_headers(request);
-    evhttp_add_header(headers, "Content-Type", content_type);
-    evhttp_add_header(headers, "Cache-Control", "no-store");
-    evbuffer *buffer = evbuffer_new();
-    evbuffer_add(buffer, body.data(), body.size());
-    evhttp_send_reply(request, status, reason, buffer);
-    evbuffer_free(buffer);
+void HttpServer::refuse(evhttp_request *request, int status, const char *reason, const char *message) {
+    send_json(request, status, reason, error_json(message));
 }
 
 void HttpServer::add_cors_headers(evhttp_request *request) {
@@ -273,11 +322,11 @@ void HttpServer::add_cors_headers(evhttp_request *request) {
     evhttp_add_header(headers, "Access-Control-Allow-Credentials", "true");
 }
 
-void HttpServer::answer_preflight(evhttp_request *request) {
+void HttpServer::answer_preflight(evhttp_request *request, const char *allowed_methods) {
     evkeyvalq *headers = evhttp_request_get_output_headers(request);
     if (evhttp_find_header(headers, "Access-Control-Allow-Origin")) {
-        evhttp_add_header(headers, "Access-Control-Allow-Methods", "GET, OPTIONS");
-        evhttp_add_header(headers, "Access-Control-Allow-Headers", "Authorization, Last-Event-ID");
+        evhttp_add_header(headers, "Access-Control-Allow-Methods", allowed_methods);
+        evhttp_add_header(headers, "Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID");
         evhttp_add_header(headers, "Access-Control-Max-Age", "600");
     }
     evhttp_send_reply(request, 204, "No Content", nullptr);

@@ -4,6 +4,8 @@
 // belong to the StreamHub.
 //
 //   GET /v1/stream   Server-Sent Events (see stream_hub.hpp)
+//   /v1/feed, ...    the feed API (see feed_api.hpp)
+//   GET /, /<name>   the files of http.static_dir (static_files.hpp)
 //   GET /metrics     Prometheus text of every worker (metrics.hpp)
 //   GET /healthz     200 while this process serves
 //   GET /readyz      200 {"mode":"push"} or 503 {"mode":"poll"} (readiness.hpp)
@@ -11,12 +13,15 @@
 
 #include "auth.hpp"
 #include "config.hpp"
+#include "feed_request.hpp"
 #include "metrics.hpp"
 #include "event_ptr.hpp"
 #include "rate_limit.hpp"
+#include "static_files.hpp"
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <string>
 #include <vector>
@@ -29,6 +34,7 @@ struct evhttp_request;
 
 namespace pgfeed::notifier {
 
+class FeedApi;
 class StreamHub;
 class Readiness;
 
@@ -42,8 +48,9 @@ class HttpServer {
     HttpServer(const HttpServer &) = delete;
     HttpServer &operator=(const HttpServer &) = delete;
 
-    // SIGHUP: limits, CORS origins, keys and header limits for requests from now on. Throws
-    // std::invalid_argument (bad CORS list or rates) and then changes nothing.
+    // SIGHUP: limits, CORS origins, keys, header limits and the static directory for requests from
+    // now on. Throws std::invalid_argument (bad CORS list or rates) or std::runtime_error (static
+    // directory) and then changes nothing.
     void reconfigure(const Config &config);
     // SIGTERM: closes the listening socket; connections already accepted are served on.
     void stop_accepting();
@@ -56,11 +63,11 @@ class HttpServer {
     static void on_request(evhttp_request *request, void *self);
     void enforce_header_deadlines();
     void route(evhttp_request *request);
+    std::optional<Grant> authenticate(evhttp_request *request, const std::optional<std::string> &access_token);
     void serve_stream(evhttp_request *request);
-    void serve_text(evhttp_request *request, int status, const char *reason, const char *content_type,
-                    const std::string &body);
+    void serve_feed_call(evhttp_request *request, FeedCall call);
     void add_cors_headers(evhttp_request *request);
-    void answer_preflight(evhttp_request *request);
+    void answer_preflight(evhttp_request *request, const char *allowed_methods);
 
     evhttp *http_;
     evhttp_bound_socket *socket_;
@@ -69,6 +76,8 @@ class HttpServer {
     const Readiness &readiness_;
     const MetricsArea &metrics_area_;
     WorkerMetrics metrics_;
+    std::unique_ptr<FeedApi> feed_api_;
+    StaticFiles static_files_;
     AuthKeys keys_;
     int leeway_seconds_;
     std::vector<std::string> cors_origins_;

@@ -34,15 +34,20 @@ enum class Counter {
     rejected_forbidden,          // 403
     rejected_not_found,          // 404
     rejected_method_not_allowed, // 405
+    rejected_unsupported_media,  // 415, a feed API body that is not JSON
     rejected_user_limit,         // 429, connections_per_user
     rejected_rate_limited,       // 429, new connections per IP
     rejected_total_limit,        // 503, max_connections
     rejected_unavailable,        // 503, Redis not reachable
+    rejected_database,           // 503, PostgreSQL not reachable, busy or too slow (feed API)
+    rejected_internal,           // 500, PostgreSQL refused a feed API query unexpectedly
     // pgfeed_http_requests_total{path}
     http_stream,         // /v1/stream
     http_metrics,        // /metrics
     http_healthz,        // /healthz
     http_readyz,         // /readyz
+    http_api,            // the feed API: /v1/feed, /v1/read, ...
+    http_static,         // files of http.static_dir
     http_other,          // any other path
     stream_entries_read, // pgfeed_stream_entries_read_total: entries this worker's reader got
     stream_bad_entries,  // pgfeed_stream_bad_entries_total: entries it could not frame

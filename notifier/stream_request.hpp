@@ -25,23 +25,9 @@ struct StreamRequest {
     std::optional<StreamId> last_event_id;
 };
 
-// Longer query strings are refused before anything parses them.
-inline constexpr std::size_t max_stream_query_bytes = 16384;
-
-// `query` is the raw query string after '?' (may be empty); `last_event_id_header` the header's
-// value if the request has one.
-//
-// The query is split by libevent's evhttp_parse_query_str, which
-//   - splits on '&' (not ';') and each pair at its first '=' ("a=b=c" is a -> "b=c"); a pair
-//     without '=' ("?x"), an empty name ("?=x"), or an empty pair ("?&a=1", "?a=1&&b=2") makes it
-//     refuse the whole query, which is then refused here; a trailing '&' is accepted;
-//   - decodes values only: '+' becomes a space, %XX with two hex digits becomes that byte (%2B is
-//     '+'); a malformed escape ("%", "%4", "%zz") is kept literally, not refused;
-//   - leaves names undecoded and case-sensitive: "access%5Ftoken" or "Topics" are unknown names;
-//   - would silently cut a value at a decoded %00, so a query containing "%00" (or a NUL byte) is
-//     refused here before it is parsed.
-// Known names: access_token, topics, lastEventId; each may appear once. Others are ignored
-// (cache busters such as `_=1700000000`).
+// `query` is the raw query string after '?' (may be empty), split as parse_query_params says
+// (query_params.hpp); `last_event_id_header` the header's value if the request has one. Known
+// names: access_token, topics, lastEventId.
 //
 // topics: comma-separated, at most max_granted_topics entries, each a valid_topic_pattern
 // (auth.hpp); an empty entry ("a,,b", "a,") is refused; "topics=" asks for nothing in particular.

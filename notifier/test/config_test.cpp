@@ -286,12 +286,12 @@ TEST(ConfigErrors, UnknownKey) {
 TEST(ConfigErrors, UnknownSection) {
     EXPECT_EQ(string_error("[redis]\nport = 1\n[rediss]\nport = 2"),
               "config: test.ini line 4: unknown section [rediss]; sections are: postgres, redis, bridge, "
-              "reconnect, http, limits, auth, ready, log");
+              "reconnect, http, api, limits, auth, ready, log");
 }
 
 TEST(ConfigErrors, KeyOutsideAnySection) {
     EXPECT_EQ(string_error("port = 1"), "config: test.ini line 1: key port is outside any section; sections are: "
-                                        "postgres, redis, bridge, reconnect, http, limits, auth, ready, log");
+                                        "postgres, redis, bridge, reconnect, http, api, limits, auth, ready, log");
 }
 
 TEST(ConfigErrors, SyntaxError) {

@@ -12,6 +12,7 @@
 //   allowed as itself and parsed back unchanged; an allowed Origin is never "null" or a wildcard.
 #include "auth.hpp"
 #include "cors.hpp"
+#include "query_params.hpp"
 #include "stream_request.hpp"
 
 #include <fuzzer/FuzzedDataProvider.h>
@@ -57,7 +58,7 @@ std::string structured_query(FuzzedDataProvider &input) {
         query += *name ? name : input.ConsumeRandomLengthString(8);
         if (input.ConsumeIntegralInRange(0, 15) != 0)
             query += "=";
-        query += input.ConsumeRandomLengthString(input.ConsumeBool() ? 64 : max_stream_query_bytes / 2);
+        query += input.ConsumeRandomLengthString(input.ConsumeBool() ? 64 : max_query_bytes / 2);
     }
     return query;
 }
@@ -67,7 +68,7 @@ void fuzz_raw(FuzzedDataProvider &input) {
     if (input.ConsumeBool())
         header = input.ConsumeRandomLengthString(64);
     std::string query =
-        input.ConsumeBool() ? input.ConsumeRandomLengthString(max_stream_query_bytes + 64) : structured_query(input);
+        input.ConsumeBool() ? input.ConsumeRandomLengthString(max_query_bytes + 64) : structured_query(input);
     std::optional<std::string_view> header_view;
     if (header)
         header_view = *header;
@@ -79,7 +80,7 @@ void fuzz_raw(FuzzedDataProvider &input) {
         return;
     }
     const StreamRequest &request = std::get<StreamRequest>(result);
-    check(query.size() <= max_stream_query_bytes, "an oversized query accepted");
+    check(query.size() <= max_query_bytes, "an oversized query accepted");
     check(query.find('\0') == std::string::npos, "a NUL byte accepted");
     check(!request.access_token || !request.access_token->empty(), "an empty token kept");
     check(request.topics.size() <= max_granted_topics, "too many topics");

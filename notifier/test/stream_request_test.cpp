@@ -2,6 +2,8 @@
 // libevent's query parser does with '+', escapes and malformed pairs.
 #include "stream_request.hpp"
 
+#include "query_params.hpp"
+
 #include "auth.hpp"
 
 #include <gtest/gtest.h>
@@ -144,7 +146,7 @@ TEST(StreamRequest, LimitsTheNumberOfTopics) {
 
 TEST(StreamRequest, LimitsTheQueryLength) {
     std::string query = "topics=a&_=";
-    query += std::string(max_stream_query_bytes - query.size(), 'x');
+    query += std::string(max_query_bytes - query.size(), 'x');
     EXPECT_EQ(parsed(query).topics, topics({"a"}));
     EXPECT_EQ(refused(query + "x"), "the query string is longer than 16384 bytes");
 }

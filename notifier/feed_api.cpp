@@ -1,0 +1,128 @@
+#include "feed_api.hpp"
+
+#include "http_reply.hpp"
+#include "link_options.hpp"
+#include "log.hpp"
+
+#include <event2/http.h>
+
+#include <string_view>
+
+namespace pgfeed::notifier {
+
+namespace {
+
+// The sessions' search_path is pg_catalog (pg_pool.hpp), so built-in names need no schema.
+constexpr const char *page_sql =
+    "SELECT json_build_object('feed', $2::text, 'items', coalesce(json_agg(json_build_object("
+    "'position', p.position, 'activity_id', p.activity_id, 'source', p.source::text, 'topic', p.topic, "
+    "'created_at', p.created_at, 'is_read', p.is_read, 'payload', pgfeed.payload(p.source, p.activity_id)) "
+    "ORDER BY p.position DESC), '[]'), "
+    "'next_before', CASE WHEN count(*) = $3::int THEN min(p.position) END)::text "
+    "FROM pgfeed.page($1::text, $2::text, $3::int, $4::bigint, $5::bool) p";
+constexpr const char *unread_count_sql =
+    "SELECT json_build_object('feed', $2::text, 'unread', pgfeed.unread_count($1::text, $2::text))::text";
+constexpr const char *unread_count_since_sql =
+    "SELECT json_build_object('feed', $2::text, 'unread', pgfeed.unread_count($1::text, $2::text), "
+    "'new', pgfeed.count_since($1::text, $2::text, $3::bigint))::text";
+constexpr const char *read_sql = "SELECT json_build_object('changed', pgfeed.mark_read($1::text, $2::bigint[]))::text";
+constexpr const char *unread_sql =
+    "SELECT json_build_object('changed', pgfeed.mark_unread($1::text, $2::bigint[]))::text";
+constexpr const char *read_all_sql =
+    "SELECT json_build_object('changed', pgfeed.mark_all_read($1::text, $2::text, $3::bigint))::text";
+constexpr const char *follows_sql = "SELECT json_build_object('topics', coalesce((SELECT json_agg(t ORDER BY t) "
+                                    "FROM pgfeed.following($1::text) t), '[]'))::text";
+constexpr const char *follow_sql = "SELECT json_build_object('changed', pgfeed.follow($1::text, $2::text))::text";
+constexpr const char *unfollow_sql = "SELECT json_build_object('changed', pgfeed.unfollow($1::text, $2::text))::text";
+
+std::optional<std::string> optional_number(std::optional<int64_t> value) {
+    return value ? std::optional<std::string>(std::to_string(*value)) : std::nullopt;
+}
+
+std::string int8_array(const std::vector<int64_t> &ids) {
+    std::string text = "{";
+    for (int64_t id : ids) {
+        if (text.size() > 1)
+            text += ',';
+        text += std::to_string(id);
+    }
+    return text + "}";
+}
+
+struct Query {
+    const char *sql;
+    PgLink::Params params;
+};
+
+Query query_for(FeedCall call, const std::string &user, const FeedRequest &asked) {
+    switch (call) {
+    case FeedCall::page:
+        return {page_sql,
+                {user, asked.feed, std::to_string(asked.limit), optional_number(asked.before),
+                 asked.unread_only ? "true" : "false"}};
+    case FeedCall::unread_count:
+        if (asked.after)
+            return {unread_count_since_sql, {user, asked.feed, std::to_string(*asked.after)}};
+        return {unread_count_sql, {user, asked.feed}};
+    case FeedCall::read:
+        return {read_sql, {user, int8_array(asked.ids)}};
+    case FeedCall::unread:
+        return {unread_sql, {user, int8_array(asked.ids)}};
+    case FeedCall::read_all:
+        return {read_all_sql, {user, asked.feed, optional_number(asked.up_to)}};
+    case FeedCall::follows:
+        return {follows_sql, {user}};
+    case FeedCall::follow:
+        return {follow_sql, {user, asked.topic}};
+    case FeedCall::unfollow:
+        return {unfollow_sql, {user, asked.topic}};
+    }
+    return {follows_sql, {user}}; // not reached: every call is listed
+}
+
+// SQLSTATEs that mean "try again later": the session is gone or the server cannot take the query
+// now (08 connection, 53 resources, 57 operator intervention and statement_timeout's 57014, 40
+// serialization and deadlock). Our own "not connected" and "busy" have none.
+bool temporary(const PgResult &result) {
+    std::string_view state = result.sqlstate;
+    return state.empty() || state.substr(0, 2) == "08" || state.substr(0, 2) == "53" || state.substr(0, 2) == "57" ||
+           state.substr(0, 2) == "40";
+}
+
+// pgfeed refuses bad arguments with data exceptions (22...) and 54000 for too many ids; its
+// messages say what is wrong and are meant for the caller.
+bool refused_argument(const PgResult &result) {
+    std::string_view state = result.sqlstate;
+    return state.substr(0, 2) == "22" || state == "54000";
+}
+
+} // namespace
+
+FeedApi::FeedApi(event_base *base, const Config &config, WorkerMetrics metrics)
+    : metrics_(metrics), pool_(base, PgPoolOptions{pg_link_options(config), config.api.sessions,
+                                                   std::chrono::milliseconds(config.api.statement_timeout_ms),
+                                                   static_cast<std::size_t>(config.api.max_waiting)}) {}
+
+void FeedApi::serve(evhttp_request *request, FeedCall call, const std::string &user, const FeedRequest &asked) {
+    Query query = query_for(call, user, asked);
+    pool_.query(query.sql, std::move(query.params), [request, metrics = metrics_](const PgResult &result) mutable {
+        if (result.ok && result.rows.size() == 1 && result.rows[0].size() == 1 && result.rows[0][0])
+            return send_json(request, 200, "OK", *result.rows[0][0]);
+        if (!result.ok && refused_argument(result)) {
+            metrics.add(Counter::rejected_bad_request);
+            return send_json(request, 400, "Bad Request", error_json(result.error));
+        }
+        if (!result.ok && temporary(result)) {
+            metrics.add(Counter::rejected_database);
+            log_info("feed_api", "query failed", {{"error", result.error}, {"sqlstate", result.sqlstate}});
+            evhttp_add_header(evhttp_request_get_output_headers(request), "Retry-After", "1");
+            return send_json(request, 503, "Service Unavailable", error_json("the feed is unavailable; try again"));
+        }
+        metrics.add(Counter::rejected_internal);
+        log_error("feed_api", "query failed", {{"error", result.error}, {"sqlstate", result.sqlstate}});
+        send_json(request, 500, "Internal Server Error",
+                  error_json("the feed could not be read; see the server's log"));
+    });
+}
+
+} // namespace pgfeed::notifier

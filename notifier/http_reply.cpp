@@ -1,0 +1,30 @@
+#include "http_reply.hpp"
+
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+
+namespace pgfeed::notifier {
+
+std::string error_json(const std::string &message) {
+    cJSON *object = cJSON_CreateObject();
+    cJSON_AddStringToObject(object, "error", message.c_str());
+    char *printed = cJSON_PrintUnformatted(object);
+    std::string body = printed ? printed : "{}";
+    cJSON_free(printed);
+    cJSON_Delete(object);
+    return body;
+}
+
+void send_reply(evhttp_request *request, int status, const char *reason, const char *content_type,
+                const std::string &body) {
+    evkeyvalq *headers = evhttp_request_get_output_headers(request);
+    evhttp_add_header(headers, "Content-Type", content_type);
+    evhttp_add_header(headers, "Cache-Control", "no-store");
+    evbuffer *buffer = evbuffer_new();
+    evbuffer_add(buffer, body.data(), body.size());
+    evhttp_send_reply(request, status, reason, buffer);
+    evbuffer_free(buffer);
+}
+
+} // namespace pgfeed::notifier

@@ -1,0 +1,21 @@
+// Replies every endpoint sends alike: JSON bodies, errors as {"error": "..."}, never cached.
+#pragma once
+
+#include <string>
+
+struct evhttp_request;
+
+namespace pgfeed::notifier {
+
+// {"error": message}, quoted by cJSON.
+std::string error_json(const std::string &message);
+
+// Sends `body` with `status` and Content-Type, and Cache-Control: no-store.
+void send_reply(evhttp_request *request, int status, const char *reason, const char *content_type,
+                const std::string &body);
+
+inline void send_json(evhttp_request *request, int status, const char *reason, const std::string &body) {
+    send_reply(request, status, reason, "application/json", body);
+}
+
+} // namespace pgfeed::notifier
