@@ -13,6 +13,7 @@
 #include <climits>
 #include <cstdlib>
 #include <stdexcept>
+#include <string>
 
 namespace pgfeed::notifier {
 
@@ -98,8 +99,11 @@ void StaticFiles::serve(evhttp_request *request, std::string_view url_path) cons
     evhttp_add_header(headers, "Cache-Control", "no-cache");
     evhttp_add_header(headers, "X-Content-Type-Options", "nosniff");
     evbuffer *body = evbuffer_new();
-    // The buffer takes the descriptor and sends the file with sendfile where it can.
-    if (evbuffer_add_file(body, fd, 0, info.st_size) != 0) {
+    if (evhttp_request_get_command(request) == EVHTTP_REQ_HEAD) {
+        // evhttp would send a body given for HEAD: announce the size and send none.
+        evhttp_add_header(headers, "Content-Length", std::to_string(info.st_size).c_str());
+        close(fd);
+    } else if (evbuffer_add_file(body, fd, 0, info.st_size) != 0) { // takes fd; sendfile where it can
         evbuffer_free(body);
         return not_found(request);
     }

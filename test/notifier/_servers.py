@@ -286,16 +286,21 @@ class Notifier:
 
 # -- PostgreSQL ------------------------------------------------------------------------------------------
 
-def restart_postgres(mode='fast'):
-    """pg_ctl restart of the test cluster ("$PGHOST/data"); returns once it accepts connections."""
+def pg_ctl(action, mode='fast'):
+    """pg_ctl start, stop or restart of the test cluster ("$PGHOST/data"); returns once it is done
+    (a start or restart: once the server accepts connections)."""
     cluster = os.environ['PGHOST']
     cmd = [os.path.join(pg_bindir(), 'pg_ctl'), '-D', os.path.join(cluster, 'data'), '-m', mode,
-           '-l', os.path.join(cluster, 'server.log'), '-w', '-t', '60', 'restart']
+           '-l', os.path.join(cluster, 'server.log'), '-w', '-t', '60', action]
     if os.getuid() == 0:
         cmd = ['runuser', '-u', 'postgres', '--'] + cmd  # pg_ctl refuses root
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
-        raise TestFailure('pg_ctl restart failed (%d): %s %s' % (done.returncode, done.stdout, done.stderr))
+        raise TestFailure('pg_ctl %s failed (%d): %s %s' % (action, done.returncode, done.stdout, done.stderr))
+
+
+def restart_postgres(mode='fast'):
+    pg_ctl('restart', mode)
 
 
 def connect(dbname, application_name, autocommit=True):
@@ -569,10 +574,13 @@ def open_socket(port, source_ip=None, rcvbuf=None, timeout=10.0):
     return sock
 
 
-def request_bytes(port, path, method='GET', headers=(), version='HTTP/1.1'):
+def request_bytes(port, path, method='GET', headers=(), version='HTTP/1.1', body=None):
+    """The request's bytes; a body (bytes) goes with its Content-Length."""
     lines = ['%s %s %s' % (method, path, version), 'Host: 127.0.0.1:%d' % port]
     lines += ['%s: %s' % h for h in headers]
-    return ('\r\n'.join(lines) + '\r\n\r\n').encode('latin-1')
+    if body is not None:
+        lines.append('Content-Length: %d' % len(body))
+    return ('\r\n'.join(lines) + '\r\n\r\n').encode('latin-1') + (body or b'')
 
 
 def raw_exchange(port, data, timeout=10.0, source_ip=None, max_bytes=1 << 20):
@@ -605,9 +613,9 @@ def raw_exchange(port, data, timeout=10.0, source_ip=None, max_bytes=1 << 20):
         sock.close()
 
 
-def http_request(port, path, method='GET', headers=(), timeout=10.0, source_ip=None):
+def http_request(port, path, method='GET', headers=(), timeout=10.0, source_ip=None, body=None):
     """One request with Connection: close; the whole response (not for 200 streams)."""
-    data = request_bytes(port, path, method, list(headers) + [('Connection', 'close')])
+    data = request_bytes(port, path, method, list(headers) + [('Connection', 'close')], body=body)
     raw, _how = raw_exchange(port, data, timeout, source_ip)
     head, sep, body = raw.partition(b'\r\n\r\n')
     if not sep:
