@@ -47,6 +47,58 @@ function bound(fn) {
     return typeof fn === 'function' ? fn.bind(globalThis) : fn;
 }
 
+/**
+ * The feed API of the gateway (GET /v1/feed, POST /v1/read, ...) as promises of its JSON answers.
+ * A refused call rejects with an Error whose `code` is 'api_failed', `status` the HTTP status (0:
+ * no answer) and `message` the server's own ({"error": ...}).
+ */
+export function createFeedApi({ baseUrl = '', token, fetch = bound(globalThis.fetch) } = {}) {
+    if (token === undefined || token === null || token === '')
+        throw new TypeError('createFeedApi: a token is required');
+    if (typeof fetch !== 'function') throw new TypeError('createFeedApi: no fetch');
+    const base = String(baseUrl).replace(/\/+$/, '');
+    const currentToken = () => (typeof token === 'function' ? token() : token);
+
+    async function call(path, params, body) {
+        const query = new URLSearchParams();
+        for (const [name, value] of Object.entries(params || {}))
+            if (value !== undefined && value !== null) query.set(name, String(value));
+        const text = query.toString();
+        const url = `${base}${path}${text ? `?${text}` : ''}`;
+        const headers = { Authorization: `Bearer ${currentToken()}` };
+        if (body !== undefined) headers['Content-Type'] = 'application/json';
+        let response;
+        try {
+            response = await fetch(url, body === undefined ? { headers }
+                : { method: 'POST', headers, body: JSON.stringify(body) });
+        } catch (error) {
+            throw Object.assign(feedError('api_failed', `${path}: no answer`, error), { status: 0 });
+        }
+        let answer = null;
+        try { answer = await response.json(); } catch { /* not JSON: the status says enough */ }
+        if (!response.ok) {
+            const message = answer && typeof answer.error === 'string' ? answer.error : `answered ${response.status}`;
+            throw Object.assign(feedError('api_failed', message), { status: response.status });
+        }
+        return answer;
+    }
+
+    return {
+        /** {feed, items: [{position, activity_id, topic, created_at, is_read, payload, ...}], next_before} */
+        page: ({ feed = 'all', limit, before, unreadOnly } = {}) =>
+            call('/v1/feed', { feed, limit, before, unread_only: unreadOnly }),
+        /** {feed, unread}, and `new` (items above `after`) when after is given */
+        unreadCount: ({ feed = 'all', after } = {}) => call('/v1/unread_count', { feed, after }),
+        markRead: (ids) => call('/v1/read', null, { ids }),
+        markUnread: (ids) => call('/v1/unread', null, { ids }),
+        markAllRead: ({ feed = 'all', upTo } = {}) =>
+            call('/v1/read_all', null, upTo === undefined ? { feed } : { feed, up_to: upTo }),
+        follows: () => call('/v1/follows'),
+        follow: (topic) => call('/v1/follow', null, { topic }),
+        unfollow: (topic) => call('/v1/unfollow', null, { topic }),
+    };
+}
+
 export function createFeedClient({
     baseUrl = '',
     token,
