@@ -26,7 +26,7 @@ deps:
 # Every suite: unit tests of the extension's pure C++ core, of the notifier and of the browser
 # client (clients/js, node's test runner), then pg_regress
 # and the concurrency tests against a throwaway PostgreSQL, then the notifier's fault tests with
-# real redis-server and notifier processes.
+# real redis-server and notifier processes, then the demo page in headless Chromium.
 test: deps
 	$(MAKE) all
 	$(MAKE) install
@@ -37,6 +37,7 @@ test: deps
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-15} notifier/test/fuzz.sh
 	test/run-sql-tests.sh
 	test/run-notifier-tests.sh
+	test/run-e2e-tests.sh
 
 demo: deps
 	$(MAKE) all

@@ -163,6 +163,7 @@ constexpr CounterSeries kCounterSeries[] = {
     {"pgfeed_connections_closed_total", "reason=\"slow_client\""},
     {"pgfeed_connections_closed_total", "reason=\"write_timeout\""},
     {"pgfeed_connections_closed_total", "reason=\"drain\""},
+    {"pgfeed_connections_closed_total", "reason=\"redis_lost\""},
     {"pgfeed_connections_closed_total", "reason=\"error\""},
     {"pgfeed_requests_rejected_total", "status=\"400\",reason=\"bad_request\""},
     {"pgfeed_requests_rejected_total", "status=\"401\",reason=\"unauthorized\""},
@@ -211,7 +212,7 @@ constexpr Family kFamilies[] = {
     {"pgfeed_connections_closed_total",
      Kind::counter,
      "SSE streams closed, by reason: client (the peer closed), slow_client (unsent output over the high "
-     "watermark), write_timeout, drain (SIGTERM), error.",
+     "watermark), write_timeout, drain (SIGTERM), redis_lost (Redis unreachable), error.",
      {}},
     {"pgfeed_requests_rejected_total",
      Kind::counter,

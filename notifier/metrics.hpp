@@ -27,6 +27,7 @@ enum class Counter {
     closed_slow_client,   // unsent output over the high watermark
     closed_write_timeout, // nothing could be written for write_timeout_ms
     closed_drain,         // SIGTERM
+    closed_redis_lost,    // Redis unreachable for longer than StreamHub::redis_lost_grace
     closed_error,         // anything else
     // pgfeed_requests_rejected_total{status,reason}
     rejected_bad_request,        // 400

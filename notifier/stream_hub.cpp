@@ -88,6 +88,8 @@ Counter close_counter(CloseReason reason) {
         return Counter::closed_write_timeout;
     case CloseReason::drain:
         return Counter::closed_drain;
+    case CloseReason::redis_lost:
+        return Counter::closed_redis_lost;
     case CloseReason::error:
         break;
     }
@@ -125,7 +127,8 @@ struct StreamHub::Stream {
     std::string user;
     std::vector<std::string> topics;
     std::optional<StreamId> resume_after;
-    StreamId last_sent; // the last entry this stream has passed, delivered or not
+    CloseReason ended_by = CloseReason::drain; // while draining: why the server ended it
+    StreamId last_sent;                        // the last entry this stream has passed, delivered or not
     State state = State::pending;
     bool admitted = false;
     bool indexed = false;
@@ -155,8 +158,15 @@ StreamHub::StreamHub(event_base *base, const Config &config, WorkerMetrics metri
       reader_(base, redis_link_options(config), config.bridge.stream, std::chrono::milliseconds(5000), 1000,
               StreamReaderCallbacks{[this](const std::vector<StreamEntry> &entries) { on_entries(entries); },
                                     [this] { on_gap(); }}),
-      replay_link_(base, redis_link_options(config), RedisLinkCallbacks{}) {
+      replay_link_(base, redis_link_options(config),
+                   RedisLinkCallbacks{[this] { event_del(redis_lost_timer_.get()); },
+                                      [this] {
+                                          const timeval grace = to_timeval(static_cast<int>(redis_lost_grace.count()));
+                                          event_add(redis_lost_timer_.get(), &grace);
+                                      }}) {
     heartbeat_frame_ = make_frame(sse_comment(""));
+    redis_lost_timer_.reset(evtimer_new(
+        base_, [](evutil_socket_t, short, void *hub) { static_cast<StreamHub *>(hub)->on_redis_lost(); }, this));
     reconfigure(http_);
 }
 
@@ -567,16 +577,31 @@ void StreamHub::on_connection_closed(evhttp_connection *, void *arg) {
     s.drain_wait = nullptr; // the output buffer, and its callback, go with the connection
     if (s.state == Stream::State::pending)
         return; // admitted() releases and forgets it when the supervisor answers
-    if (s.state != Stream::State::draining)
-        hub.metrics_.add(Counter::closed_client);
-    else
-        hub.metrics_.add(Counter::closed_drain);
+    hub.metrics_.add(close_counter(s.state == Stream::State::draining ? s.ended_by : CloseReason::client));
     hub.forget(s.id);
 }
 
 void StreamHub::drain(std::function<void()> done) {
-    ++turn_;
     drained_ = std::move(done);
+    end_streams(drain_frame_, CloseReason::drain);
+    if (streams_.empty() && drained_)
+        std::exchange(drained_, nullptr)();
+}
+
+// Redis is still unreachable after the grace: no event can come, so the streams end, with the
+// usual retry: hint. Clients come back to 503 and poll the feed API (/readyz says so) until Redis
+// returns, then resume with Last-Event-ID: nothing is lost, and the page keeps updating meanwhile.
+// A shorter outage (a Redis restart) costs the streams nothing: the reader resumes where it was.
+void StreamHub::on_redis_lost() {
+    if (replay_link_.ready() || streams_.empty())
+        return;
+    log_warn("stream", "redis unreachable: ending the streams, clients poll", {{"streams", streams_.size()}});
+    end_streams(retry_frame_, CloseReason::redis_lost);
+}
+
+// Ends every stream with `last_frame` as its last words; the connections close once it is sent.
+void StreamHub::end_streams(const FramePtr &last_frame, CloseReason reason) {
+    ++turn_;
     std::vector<Stream *> all;
     for (auto &[id, stream] : streams_)
         all.push_back(stream.get());
@@ -584,7 +609,9 @@ void StreamHub::drain(std::function<void()> done) {
         if (s->state == Stream::State::pending) {
             if (s->connection) {
                 evhttp_connection_set_closecb(s->connection, nullptr, nullptr);
-                refuse_(s->request, 503, "Service Unavailable", "shutting down; retry");
+                refuse_(s->request, 503, "Service Unavailable",
+                        reason == CloseReason::drain ? "shutting down; retry"
+                                                     : "events are unavailable; poll the feed");
                 s->connection = nullptr;
                 s->request = nullptr;
             }
@@ -599,14 +626,13 @@ void StreamHub::drain(std::function<void()> done) {
         s->indexed = false;
         s->stop_waiting_for_drain();
         s->state = Stream::State::draining;
-        write(*s, drain_frame_);
+        s->ended_by = reason;
+        write(*s, last_frame);
         // The reply's end goes out after what is queued; Connection: close then closes it.
         evhttp_send_reply_end(s->request);
         s->request = nullptr;
     }
     touched_.clear(); // evhttp writes what is left, then closes
-    if (streams_.empty() && drained_)
-        std::exchange(drained_, nullptr)();
 }
 
 } // namespace pgfeed::notifier

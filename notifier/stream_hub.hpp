@@ -17,6 +17,7 @@
 #include "stream_id.hpp"
 #include "stream_reader.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -34,7 +35,7 @@ struct Frame;
 using FramePtr = std::shared_ptr<const Frame>;
 
 // Why a stream ended, as metrics count it.
-enum class CloseReason { client, slow_client, write_timeout, drain, error };
+enum class CloseReason { client, slow_client, write_timeout, drain, redis_lost, error };
 
 class StreamHub {
   public:
@@ -57,6 +58,8 @@ class StreamHub {
     // SIGTERM: tells every stream to come back after drain_retry_ms and ends it; `done` runs once
     // every stream is gone.
     void drain(std::function<void()> done);
+    // How long Redis may be unreachable before the streams are ended (see on_redis_lost).
+    static constexpr std::chrono::milliseconds redis_lost_grace{2000};
     // SIGHUP: heartbeat, watermark and timeouts for streams from now on.
     void reconfigure(const HttpConfig &http);
     // Streams started and not yet ended.
@@ -80,6 +83,8 @@ class StreamHub {
     bool write(Stream &stream, const FramePtr &frame);
     void flush_touched();
     void close(Stream &stream, CloseReason reason);
+    void end_streams(const FramePtr &last_frame, CloseReason reason);
+    void on_redis_lost();
     void forget(std::uint64_t id);
     static void on_connection_closed(evhttp_connection *connection, void *arg);
 
@@ -100,6 +105,7 @@ class StreamHub {
     std::vector<std::uint64_t> touched_; // streams written to in this turn, to flush at its end
     FramePtr heartbeat_frame_, retry_frame_, drain_frame_;
     EventPtr heartbeat_timer_;
+    EventPtr redis_lost_timer_;
     std::function<void()> drained_;
 };
 

@@ -19,8 +19,10 @@ Scenarios:
                    nothing changed in the database, and the refusals are counted in /metrics.
   postgres_down    PostgreSQL stopped: 503 with Retry-After; started again: 200 once the sessions
                    reconnected, with no restart of the notifier.
-  redis_down       Redis stopped: /v1/stream is 503 and /readyz says poll, while the feed API still
-                   serves and sees new activities (the polling fallback).
+  redis_down       Redis stopped: an open stream ends (retry: hint, counted as redis_lost) once
+                   Redis stays away, /v1/stream is 503 and /readyz says poll, while the feed API
+                   still serves and sees new activities (the polling fallback); Redis back: a new
+                   stream resumes from the last id and replays what was committed meanwhile.
   abandoned        300 calls whose clients hang up before the answer, among normal ones: the
                    workers stay the same processes and keep answering correctly.
   static_files     --http.static_dir: / is index.html, files with their Content-Type, HEAD;
@@ -35,7 +37,7 @@ import sys
 import time
 
 from _servers import (RUN, SECRET, STREAM, FeedDatabase, Gateway, RedisServer, TestFailure, choose_scenarios,
-                      http_request, mint_token, open_socket, pg_ctl, query, raw_exchange, request_bytes, wait_until)
+                      SseStream, http_request, mint_token, open_socket, pg_ctl, query, raw_exchange, request_bytes, wait_until)
 from _harness import start_watchdog
 
 LABEL = 'feed_api'
@@ -328,15 +330,36 @@ def scenario_redis_down(_seed):
     s = Setup('redis_down')
     try:
         alice = mint_token('alice')
+        stream = SseStream(s.port, alice)
+        stream.wait_connected()
+        last_id = stream.connected_event().id
+        stopped = time.monotonic()
         s.redis.stop()
+        stream.wait_closed()
+        ended_after = time.monotonic() - stopped
+        items = stream.items()
+        expect(items and items[-1][0] == 'retry', 'the stream did not end with a retry: hint: %s' % items[-3:])
         wait_until(lambda: http_request(s.port, '/readyz').status == 503, '/readyz to say poll')
-        stream = http_request(s.port, '/v1/stream', headers=[('Authorization', 'Bearer ' + alice)])
-        expect(stream.status == 503, '/v1/stream with redis down: %s' % stream.status)
+        refused = http_request(s.port, '/v1/stream', headers=[('Authorization', 'Bearer ' + alice)])
+        expect(refused.status == 503, '/v1/stream with redis down: %s' % refused.status)
         ids = s.insert(3, 2)
         page = s.ok('/v1/feed?limit=3', alice)
         expect([i['activity_id'] for i in page['items']] == ids[::-1], 'new items while redis is down: %s' % page)
         expect(s.ok('/v1/unread_count', alice)['unread'] == 3, 'badge while redis is down')
-        return '/v1/stream 503 and /readyz poll, while the feed API served the 3 new items'
+        metrics = http_request(s.port, '/metrics').text()
+        expect(any(line.startswith('pgfeed_connections_closed_total{') and 'reason="redis_lost"' in line and
+                   not line.endswith(' 0') for line in metrics.splitlines()), 'redis_lost not counted')
+
+        s.redis.start()
+        s.gateway.wait_streams_ready()
+        resumed = SseStream(s.port, alice, last_event_id=last_id)
+        resumed.wait_event(lambda e: e.event == 'activity' and json.loads(e.data)['activity_id'] == ids[-1],
+                           'the activities committed while redis was down')
+        got = [json.loads(e.data)['activity_id'] for e in resumed.events(['activity'])]
+        resumed.close()
+        expect(got == ids, 'replayed %s, expected %s' % (got, ids))
+        return ('the open stream ended %.1f s after redis stopped; the feed API served the 3 new items; '
+                'back: they replayed once, in order' % ended_after)
     finally:
         s.close()
 
