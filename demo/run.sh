@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo: a private PostgreSQL, redis-server and pgfeed-notifier in .demo/, the sample
-# parliament, a tour of the SQL API, and the events it caused arriving in the Redis stream.
+# parliament, a tour of the SQL API, and the events it caused arriving in the Redis stream. In a
+# terminal it then serves the live demo page while a new activity arrives every second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/pg_cluster.sh
@@ -8,25 +9,40 @@ PG_CLUSTER_DIR=$PWD/.demo pg_cluster_stop # a demo left running before
 [ -f .demo/redis.pid ] && kill "$(cat .demo/redis.pid)" 2>/dev/null || true
 rm -rf .demo
 pg_cluster_start "$PWD/.demo"
-psql -X -q -v ON_ERROR_STOP=1 -f demo/parliament.sql >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 -f demo/parliament.sql -f demo/generator.sql >/dev/null
+demo/web_root.sh .demo/web
 
-# Redis on a unix socket in .demo/ (no TCP port to collide with), the notifier beside it.
-redis-server --port 0 --unixsocket "$PWD/.demo/redis.sock" --dir "$PWD/.demo" --appendonly yes \
-    --daemonize yes --pidfile "$PWD/.demo/redis.pid" --logfile "$PWD/.demo/redis.log"
-# Its HTTP gateway on a free port, with a secret of this run for the tokens.
+# Redis on a unix socket in .demo/ (no TCP port to collide with), the notifier beside it. The
+# config file lets the page's visitor restart Redis with `redis-server .demo/redis.conf`.
+cat >.demo/redis.conf <<CONF
+port 0
+unixsocket $PWD/.demo/redis.sock
+dir $PWD/.demo
+appendonly yes
+daemonize yes
+pidfile $PWD/.demo/redis.pid
+logfile $PWD/.demo/redis.log
+CONF
+redis-server .demo/redis.conf
+# Its HTTP gateway and the page on a free port, with a secret of this run for the tokens.
 secret=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 build/notifier/pgfeed-notifier --postgres.conninfo="host=$PWD/.demo dbname=postgres user=postgres" \
-    --redis.socket="$PWD/.demo/redis.sock" --http.port=0 --auth.hs256_secrets="$secret" 2>"$PWD/.demo/notifier.log" &
+    --redis.socket="$PWD/.demo/redis.sock" --http.port=0 --http.static_dir="$PWD/.demo/web" \
+    --auth.hs256_secrets="$secret" 2>"$PWD/.demo/notifier.log" &
 notifier=$!
+generator=
 stop_all() {
-    kill "$notifier" 2>/dev/null || true
+    local pid
+    for pid in $generator $notifier; do
+        kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+    done
     [ -f .demo/redis.pid ] && kill "$(cat .demo/redis.pid)" 2>/dev/null || true
     pg_cluster_stop
 }
 trap stop_all EXIT
 redis() { redis-cli -s "$PWD/.demo/redis.sock" "$@"; }
 
-show() { printf '\n\033[1m%s\033[0m\n' "$1"; psql -X -q -v ON_ERROR_STOP=1 -c "$2"; }
+show() { printf '\n\033[1m%s\033[0m\n' "$1"; psql -X -q -P pager=off -v ON_ERROR_STOP=1 -c "$2"; }
 show "alice's unread badge, all and following" \
      "SELECT pgfeed.unread_count('alice', 'all') AS all, pgfeed.unread_count('alice', 'following') AS following"
 show "alice's first page of unread items she follows, joined to the app's tables" \
@@ -65,12 +81,24 @@ curl -sN --max-time 1 -H "Authorization: Bearer $token" -H "Last-Event-ID: $firs
     "http://127.0.0.1:$port/v1/stream" | grep -E '^(event|id): ' | tail -6 || true
 
 if [ -t 0 ]; then
+    # A new activity every second; the check lets the backend notice when psql is gone.
+    psql -X -q -c "SET client_connection_check_interval = '1s'" -c "CALL generate_activities(1.0)" \
+        2>.demo/generator.log &
+    generator=$!
+    page=http://127.0.0.1:$port/
+    printf '\n\033[1m%s\033[0m\n' "the live demo page (a new activity every second)"
+    echo "  alice: $page#token=$token"
+    echo "  bob:   $page#token=$(demo/token.py "$secret" bob)"
+    echo "Open alice's page in two tabs: mark items read (one, or all) in one and watch the other follow;"
+    echo "follow an MP in the side panel and switch between Following and All. Stop Redis with"
+    echo "'redis-cli -s .demo/redis.sock shutdown': the page turns amber and polls the feed API until"
+    echo "'redis-server .demo/redis.conf' brings push back (append &poll=1000 to the address to poll faster)."
     echo
     echo "PostgreSQL, Redis and pgfeed-notifier are running in .demo/. Explore with:"
     echo "  psql -h $PWD/.demo -U postgres"
     echo "  redis-cli -s $PWD/.demo/redis.sock XREAD BLOCK 0 STREAMS pgfeed:events '\$'"
-    echo "  curl -N -H 'Authorization: Bearer $token' http://127.0.0.1:$port/v1/stream"
-    echo "  curl http://127.0.0.1:$port/readyz; curl http://127.0.0.1:$port/metrics"
+    echo "  curl -H 'Authorization: Bearer $token' '${page}v1/feed?feed=following&limit=3'"
+    echo "  curl ${page}readyz; curl ${page}metrics"
     echo "Press Ctrl-C to stop them."
     trap 'echo; echo stopping; exit 0' INT
     while :; do sleep 3600; done
