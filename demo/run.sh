@@ -30,10 +30,10 @@ build/notifier/pgfeed-notifier --postgres.conninfo="host=$PWD/.demo dbname=postg
     --redis.socket="$PWD/.demo/redis.sock" --http.port=0 --http.static_dir="$PWD/.demo/web" \
     --auth.hs256_secrets="$secret" 2>"$PWD/.demo/notifier.log" &
 notifier=$!
-generator=
+generator= idle=
 stop_all() {
     local pid
-    for pid in $generator $notifier; do
+    for pid in $idle $generator $notifier; do
         kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
     done
     [ -f .demo/redis.pid ] && kill "$(cat .demo/redis.pid)" 2>/dev/null || true
@@ -100,6 +100,10 @@ if [ -t 0 ]; then
     echo "  curl -H 'Authorization: Bearer $token' '${page}v1/feed?feed=following&limit=3'"
     echo "  curl ${page}readyz; curl ${page}metrics"
     echo "Press Ctrl-C to stop them."
-    trap 'echo; echo stopping; exit 0' INT
-    while :; do sleep 3600; done
+    # Ctrl-C, kill, or the terminal closed; a second signal must not cut the cleanup short.
+    trap 'trap "" INT TERM HUP; echo; echo stopping; exit 0' INT TERM HUP
+    # A trap runs only once the foreground command ends; `wait` ends at once for a trapped signal.
+    sleep infinity &
+    idle=$!
+    wait "$idle"
 fi
