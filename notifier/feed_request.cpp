@@ -5,7 +5,9 @@
 
 #include <cjson/cJSON.h>
 
+#include <algorithm>
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <memory>
 
@@ -15,7 +17,7 @@ namespace {
 
 // At most this much of a client's input goes back into an error message.
 constexpr std::size_t quoted_bytes = 40;
-// The largest integer every JSON client reads exactly (a double's 53-bit mantissa).
+// 2^53: below it, every integer written in JSON is read exactly (a double's 53-bit mantissa).
 constexpr double max_exact_integer = 9007199254740992.0;
 constexpr std::size_t max_feed_bytes = 256;
 
@@ -38,68 +40,112 @@ using Error = std::string;
 
 // A non-negative decimal without sign or spaces, as positions are written in URLs.
 std::optional<int64_t> decimal(std::string_view text) {
-    if (text.empty() || text.size() > 18)
-        return std::nullopt; // 18 digits stay below 2^63
     int64_t value = 0;
-    for (char c : text) {
-        if (c < '0' || c > '9')
-            return std::nullopt;
-        value = value * 10 + (c - '0');
-    }
+    if (text.empty() || text.front() < '0' || text.front() > '9')
+        return std::nullopt;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc() || end != text.data() + text.size())
+        return std::nullopt;
     return value;
 }
 
+bool has_control_character(std::string_view text) {
+    for (unsigned char c : text)
+        if (c < 0x20 || c == 0x7f)
+            return true;
+    return false;
+}
+
 std::optional<Error> read_feed_name(const std::string &value, FeedRequest &request) {
-    if (value.empty() || value.size() > max_feed_bytes)
-        return "feed must be 1 to " + std::to_string(max_feed_bytes) + " bytes long";
+    if (value.empty() || value.size() > max_feed_bytes || has_control_character(value))
+        return "feed must be 1 to " + std::to_string(max_feed_bytes) + " bytes long, without control characters";
     request.feed = value;
     return std::nullopt;
 }
 
 std::optional<Error> read_query(FeedCall call, std::string_view query, FeedRequest &request) {
-    enum { token, feed, limit, before, unread_only, after };
-    auto parsed = parse_query_params(query, {"access_token", "feed", "limit", "before", "unread_only", "after"});
+    // Only this call's own names: another call's parameters are ignored like any unknown one.
+    const bool paged = call == FeedCall::page, counted = call == FeedCall::unread_count;
+    std::vector<std::string_view> names = {"access_token"};
+    if (paged)
+        names.insert(names.end(), {"feed", "limit", "before", "unread_only"});
+    if (counted)
+        names.insert(names.end(), {"feed", "after"});
+    auto parsed = parse_query_params(query, names);
     if (auto *error = std::get_if<Error>(&parsed))
         return std::move(*error);
     const auto &values = std::get<std::vector<std::optional<std::string>>>(parsed);
-    if (values[token] && !values[token]->empty())
-        request.access_token = *values[token];
-    const bool paged = call == FeedCall::page, counted = call == FeedCall::unread_count;
-    if ((paged || counted) && values[feed])
-        if (auto error = read_feed_name(*values[feed], request))
+    auto value = [&](std::string_view name) -> const std::optional<std::string> & {
+        return values[static_cast<std::size_t>(std::find(names.begin(), names.end(), name) - names.begin())];
+    };
+    if (value("access_token") && !value("access_token")->empty())
+        request.access_token = *value("access_token");
+    if (!paged && !counted)
+        return std::nullopt;
+    if (const auto &feed = value("feed"))
+        if (auto error = read_feed_name(*feed, request))
             return error;
-    if (paged && values[limit]) {
-        auto value = decimal(*values[limit]);
-        if (!value || *value < 1 || *value > max_page_size)
+    if (counted) {
+        if (const auto &after = value("after")) {
+            request.after = decimal(*after);
+            if (!request.after)
+                return "after must be a position (a whole number, not negative), " +
+                       quoted_prefix(*after, quoted_bytes) + " is not";
+        }
+        return std::nullopt;
+    }
+    if (const auto &limit = value("limit")) {
+        auto number = decimal(*limit);
+        if (!number || *number < 1 || *number > max_page_size)
             return "limit must be a whole number from 1 to " + std::to_string(max_page_size);
-        request.limit = static_cast<int>(*value);
+        request.limit = static_cast<int>(*number);
     }
-    if (paged && values[before]) {
-        request.before = decimal(*values[before]);
+    if (const auto &before = value("before")) {
+        request.before = decimal(*before);
         if (!request.before)
-            return "before must be a position (a whole number, not negative), " +
-                   quoted_prefix(*values[before], quoted_bytes) + " is not";
+            return "before must be a position (a whole number, not negative), " + quoted_prefix(*before, quoted_bytes) +
+                   " is not";
     }
-    if (paged && values[unread_only]) {
-        const std::string &flag = *values[unread_only];
-        if (flag != "true" && flag != "false" && flag != "1" && flag != "0")
+    if (const auto &flag = value("unread_only")) {
+        if (*flag != "true" && *flag != "false" && *flag != "1" && *flag != "0")
             return std::string("unread_only must be true, false, 1 or 0");
-        request.unread_only = flag == "true" || flag == "1";
-    }
-    if (counted && values[after]) {
-        request.after = decimal(*values[after]);
-        if (!request.after)
-            return "after must be a position (a whole number, not negative), " +
-                   quoted_prefix(*values[after], quoted_bytes) + " is not";
+        request.unread_only = *flag == "true" || *flag == "1";
     }
     return std::nullopt;
+}
+
+// Whether a number outside the strings of `json` has a fraction or an exponent. cJSON keeps only
+// its double, on which 4503599627370496.5 or 9007199254740993 can no longer be told from another
+// whole number, so whole numbers are judged by how they are written.
+bool has_non_integer_number(std::string_view json) {
+    constexpr std::string_view number_chars = "0123456789+-.eE";
+    bool in_string = false;
+    for (std::size_t i = 0; i < json.size(); ++i) {
+        const char c = json[i];
+        if (in_string) {
+            if (c == '\\')
+                ++i;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            std::size_t end = i;
+            while (end < json.size() && number_chars.find(json[end]) != std::string_view::npos)
+                ++end;
+            if (json.substr(i, end - i).find_first_of(".eE") != std::string_view::npos)
+                return true;
+            i = end - 1;
+        }
+    }
+    return false;
 }
 
 std::optional<int64_t> exact_integer(const cJSON *item) {
     if (!cJSON_IsNumber(item))
         return std::nullopt;
     const double value = item->valuedouble;
-    if (!std::isfinite(value) || std::trunc(value) != value || std::fabs(value) > max_exact_integer)
+    if (!std::isfinite(value) || std::trunc(value) != value || std::fabs(value) >= max_exact_integer)
         return std::nullopt;
     return static_cast<int64_t>(value);
 }
@@ -113,7 +159,7 @@ std::optional<Error> read_ids(const cJSON *ids, FeedRequest &request) {
     for (const cJSON *id = ids->child; id; id = id->next) {
         auto value = exact_integer(id);
         if (!value)
-            return Error("every id must be a whole number of at most 2^53 in magnitude");
+            return Error("every id must be a whole number below 2^53 in magnitude");
         request.ids.push_back(*value);
     }
     return std::nullopt;
@@ -125,10 +171,19 @@ std::optional<Error> read_body(FeedCall call, std::string_view body, FeedRequest
             return Error("this endpoint takes no body");
         return std::nullopt;
     }
-    // cJSON ends its strings at a NUL, so one escaped into a string would cut it short unseen.
-    if (body.find("\\u0000") != std::string_view::npos)
-        return Error("the body contains a NUL character (\\u0000)");
-    std::unique_ptr<cJSON, decltype(&cJSON_Delete)> root(cJSON_ParseWithLength(body.data(), body.size()), cJSON_Delete);
+    // cJSON ends its strings at a NUL, so one in a string (escaped, or raw, which is not even JSON)
+    // would cut it short unseen.
+    if (body.find('\0') != std::string_view::npos || body.find("\\u0000") != std::string_view::npos)
+        return Error("the body contains a NUL character");
+    if (has_non_integer_number(body))
+        return Error("every number must be a whole number, written without a fraction or an exponent");
+    const char *end = nullptr;
+    std::unique_ptr<cJSON, decltype(&cJSON_Delete)> root(
+        cJSON_ParseWithLengthOpts(body.data(), body.size(), &end, false), cJSON_Delete);
+    // cJSON stops after the first value: anything but blanks after it makes the body no JSON at all.
+    if (root &&
+        body.find_first_not_of(" \t\r\n", static_cast<std::size_t>(end - body.data())) != std::string_view::npos)
+        root.reset();
     if (!root || !cJSON_IsObject(root.get()))
         return Error("the body must be a JSON object");
     bool has_ids = false, has_topic = false;

@@ -53,9 +53,11 @@ struct FeedRequest {
 // unknown key in a body is refused (it is usually a mistake, such as {"id": 1} or {"user": ...});
 // unknown query parameters are ignored, as for /v1/stream.
 //
-// Numbers: positions and limits in the query are decimal digits only; ids and up_to in a body are
-// JSON integers of at most 2^53 in magnitude (beyond, a JSON number loses digits in most clients).
-// Positions are never negative. Booleans in the query are true/false/1/0.
+// Numbers: positions and limits in the query are decimal digits only; numbers in a body are
+// integers written without fraction or exponent, below 2^53 in magnitude (beyond, a JSON number
+// loses digits in most clients). Positions are never negative. Booleans in the query are
+// true/false/1/0. A body holds one JSON object (blanks around it), no NUL character (escaped or
+// raw), and feeds hold no control characters.
 std::variant<FeedRequest, std::string> parse_feed_request(FeedCall call, std::string_view query, std::string_view body);
 
 // Whether the token may read or mark `feed`: a topic its patterns match; 'all' (every topic) only

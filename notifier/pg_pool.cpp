@@ -16,8 +16,9 @@ PgPool::PgPool(event_base *base, PgPoolOptions options) : options_(std::move(opt
                                     "SELECT pg_catalog.set_config('statement_timeout', $1, false), "
                                     "pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false)",
                                     {std::to_string(options_.statement_timeout.count())}, [](const PgResult &result) {
-                                        if (!result.ok)
-                                            log_warn("feed_api", "cannot set up a session", {{"error", result.error}});
+                                        // A lost or stopped session has no setup to report.
+                                        if (!result.ok && !result.sqlstate.empty())
+                                            log_warn("pg_pool", "cannot set up a session", {{"error", result.error}});
                                     });
                             },
                             nullptr, nullptr});

@@ -62,8 +62,9 @@ std::optional<std::string> static_file_path(const std::string &root, std::string
             break;
         start = end + 1;
     }
-    auto file = resolved(root + "/" + relative);
-    if (!file || file->compare(0, root.size() + 1, root + "/") != 0)
+    const std::string inside = root.back() == '/' ? root : root + "/"; // the root may be "/"
+    auto file = resolved(inside + relative);
+    if (!file || file->compare(0, inside.size(), inside) != 0)
         return std::nullopt;
     return file;
 }

@@ -4,19 +4,13 @@
 #include "pg_link.hpp"
 
 #include "event_loop.hpp"
+#include "pg_server.hpp"
 
 #include <event2/event.h>
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <chrono>
-#include <cstdlib>
-#include <fstream>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -28,108 +22,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string kPgBin = "/usr/lib/postgresql/15/bin";
-const char *const kApplicationName = "pg_link_test";
-
-bool run(const std::string &command) { return std::system(command.c_str()) == 0; }
-
-// initdb and pg_ctl refuse to run as root: then they run as the postgres system user.
-std::string as_cluster_owner(const std::string &command) {
-    return geteuid() == 0 ? "runuser -u postgres -- " + command : command;
-}
-
-// A directory under /tmp that the cluster owner can use. Empty on failure.
-std::string make_cluster_dir() {
-    char dir[] = "/tmp/pg_link_test.XXXXXX";
-    if (!mkdtemp(dir))
-        return "";
-    if (geteuid() == 0 && (chmod(dir, 0755) != 0 || !run(std::string("chown postgres: ") + dir)))
-        return "";
-    return dir;
-}
-
-std::string directory_of_this_binary() {
-    char path[4096];
-    ssize_t length = readlink("/proc/self/exe", path, sizeof path - 1);
-    if (length <= 0)
-        return ".";
-    std::string exe(path, static_cast<std::size_t>(length));
-    return exe.substr(0, exe.rfind('/'));
-}
-
-// CTest runs every test in a process of its own, and initdb takes over a second while copying its
-// result takes a tenth: the first process keeps an initdb'd data directory beside the test binary
-// for the others (under a lock, so parallel runs build it once). Empty on success, else the reason.
-std::string prepare_template(const std::string &template_dir) {
-    int lock = open((template_dir + ".lock").c_str(), O_CREAT | O_RDWR, 0644);
-    if (lock < 0 || flock(lock, LOCK_EX) != 0)
-        return "cannot lock " + template_dir + ".lock";
-    std::string error;
-    if (access((template_dir + "/PG_VERSION").c_str(), F_OK) != 0) {
-        std::string scratch = make_cluster_dir();
-        if (scratch.empty())
-            error = "cannot make a directory for initdb in /tmp";
-        else if (!run(as_cluster_owner(kPgBin + "/initdb -D " + scratch + "/data -U postgres -A trust --no-sync >" +
-                                       scratch + "/initdb.log 2>&1")))
-            error = "initdb failed, see " + scratch + "/initdb.log";
-        // Copied under another name and renamed: a half-made template is never used.
-        else if (!run("rm -rf " + template_dir + ".partial && cp -a " + scratch + "/data " + template_dir +
-                      ".partial && mv " + template_dir + ".partial " + template_dir))
-            error = "cannot copy the initdb'd data directory to " + template_dir;
-        if (error.empty() && !scratch.empty())
-            run("rm -rf " + scratch);
-    }
-    close(lock);
-    return error;
-}
-
-// One cluster per test process.
-class Cluster {
-  public:
-    // Empty when the cluster runs; otherwise why the tests are skipped.
-    std::string start() {
-        if (access((kPgBin + "/initdb").c_str(), X_OK) != 0)
-            return kPgBin + "/initdb not found: install postgresql-15 to run the PgLink tests";
-        std::string template_dir = directory_of_this_binary() + "/pg_link_test_template";
-        if (std::string error = prepare_template(template_dir); !error.empty())
-            return error;
-        dir_ = make_cluster_dir();
-        if (dir_.empty())
-            return "cannot make a directory for the cluster in /tmp";
-        std::string data = dir_ + "/data";
-        if (!run("cp -a " + template_dir + " " + data))
-            return "cannot copy " + template_dir;
-        std::ofstream(data + "/postgresql.conf", std::ios::app) << "listen_addresses = ''\n"
-                                                                << "unix_socket_directories = '" << dir_ << "'\n"
-                                                                << "port = 5432\n"
-                                                                << "fsync = off\n"
-                                                                << "log_min_messages = warning\n";
-        if (!run(as_cluster_owner(kPgBin + "/pg_ctl -D " + data + " -l " + dir_ + "/server.log -w -t 60 start" +
-                                  " >/dev/null")))
-            return "pg_ctl start failed, see " + dir_ + "/server.log";
-        started_ = true;
-        return "";
-    }
-
-    void stop() {
-        if (started_)
-            run(as_cluster_owner(kPgBin + "/pg_ctl -D " + dir_ + "/data -m immediate -w stop >/dev/null"));
-        if (!dir_.empty())
-            run("rm -rf " + dir_);
-        started_ = false;
-        dir_.clear();
-    }
-
-    std::string conninfo() const {
-        return "host=" + dir_ + " port=5432 dbname=postgres user=postgres application_name=" + kApplicationName;
-    }
-
-  private:
-    std::string dir_;
-    bool started_ = false;
-};
-
-Cluster cluster;
+PgServer cluster("pg_link_test");
 std::string skip_reason;
 
 class PgLinkTest : public ::testing::Test {
