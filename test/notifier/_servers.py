@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 
 
 def _import_clients():
@@ -1125,6 +1126,36 @@ def choose_scenarios(label, scenarios, argv):
         print('%s: 0 passed, %d failed' % (label, len(chosen)))
         sys.exit(1)
     return seed, chosen
+
+
+def run_scenarios(label, scenarios, chosen, seed, setups, notifiers_of):
+    """Runs the chosen scenarios, each as run(seed), with `setups` (the list a scenario registers its
+    servers in) emptied around it; prints "label name: OK (t s) summary" or FAIL with the last log
+    lines of notifiers_of(setup) for each setup, then "label: N passed, M failed". Returns the exit
+    status."""
+    passed = failed = 0
+    for name, run in scenarios:
+        if name not in chosen:
+            continue
+        started = time.monotonic()
+        setups.clear()
+        try:
+            summary = run(seed)
+            print('%s %s: OK (%.1f s) %s' % (label, name, time.monotonic() - started, summary), flush=True)
+            passed += 1
+        except Exception as e:  # noqa: BLE001 -- every failure is reported, then the next scenario runs
+            failed += 1
+            RUN.failed = True
+            if not isinstance(e, TestFailure):
+                traceback.print_exc()
+            print('%s %s: FAIL (%.1f s) %s' % (label, name, time.monotonic() - started, e), flush=True)
+            for setup in setups:
+                for n in notifiers_of(setup):
+                    print('--- last lines of %s (%s)\n%s' % (n, n.log_path, n.log_tail(15)), end='')
+        finally:
+            setups.clear()
+    print('%s: %d passed, %d failed' % (label, passed, failed), flush=True)
+    return 0 if failed == 0 and passed > 0 else 1
 
 
 def process_name(pid):

@@ -36,8 +36,8 @@ import os
 import sys
 import time
 
-from _servers import (RUN, SECRET, STREAM, FeedDatabase, Gateway, RedisServer, TestFailure, choose_scenarios,
-                      SseStream, http_request, mint_token, open_socket, pg_ctl, query, raw_exchange, request_bytes, wait_until)
+from _servers import (RUN, STREAM, FeedDatabase, Gateway, RedisServer, SseStream, TestFailure, choose_scenarios,
+                      http_request, mint_token, open_socket, pg_ctl, query, request_bytes, run_scenarios, wait_until)
 from _harness import start_watchdog
 
 LABEL = 'feed_api'
@@ -459,28 +459,7 @@ SCENARIOS = [(name[len('scenario_'):], fn) for name, fn in globals().items() if 
 def main():
     seed, chosen = choose_scenarios(LABEL, SCENARIOS, sys.argv)
     start_watchdog(120 + 60 * len(chosen), LABEL, cleanup=RUN.finish)
-    passed = failed = 0
-    for name, run in SCENARIOS:
-        if name not in chosen:
-            continue
-        started = time.monotonic()
-        SETUPS.clear()
-        try:
-            summary = run(seed)
-            print('%s %s: OK (%.1f s) %s' % (LABEL, name, time.monotonic() - started, summary), flush=True)
-            passed += 1
-        except Exception as e:  # noqa: BLE001 -- every failure is reported, then the next scenario runs
-            failed += 1
-            RUN.failed = True
-            print('%s %s: FAIL (%.1f s) %s' % (LABEL, name, time.monotonic() - started, e), flush=True)
-            for setup in SETUPS:
-                if setup.gateway:
-                    g = setup.gateway
-                    print('--- last lines of %s (%s)\n%s' % (g, g.log_path, g.log_tail(15)), end='')
-        finally:
-            SETUPS.clear()
-    print('%s: %d passed, %d failed' % (LABEL, passed, failed), flush=True)
-    return 0 if failed == 0 and passed > 0 else 1
+    return run_scenarios(LABEL, SCENARIOS, chosen, seed, SETUPS, lambda setup: [setup.gateway] if setup.gateway else [])
 
 
 if __name__ == '__main__':

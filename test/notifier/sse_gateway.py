@@ -69,7 +69,7 @@ import urllib.parse
 from _servers import (ID_RE, RUN, SECRET, STREAM, FeedDatabase, Gateway, RedisServer, ResumingClient, SseParser,
                       SseStream, TestFailure, choose_scenarios, compare_events, connect, curl, expected_events,
                       http_request, mint_token, open_socket, query, raw_exchange, read_stream, request_bytes,
-                      socket_owner, stream_id_key, wait_until)
+                      run_scenarios, socket_owner, stream_id_key, wait_until)
 from _harness import start_watchdog
 
 LABEL = 'sse_gateway'
@@ -1219,29 +1219,7 @@ SCENARIOS = [
 def main():
     seed, chosen = choose_scenarios(LABEL, SCENARIOS, sys.argv)
     start_watchdog(120 + 60 * len(chosen), LABEL, cleanup=RUN.finish)
-    passed = failed = 0
-    for name, run in SCENARIOS:
-        if name not in chosen:
-            continue
-        started = time.monotonic()
-        SETUPS.clear()
-        try:
-            summary = run(seed)
-            print('%s %s: OK (%.1f s) %s' % (LABEL, name, time.monotonic() - started, summary), flush=True)
-            passed += 1
-        except Exception as e:  # noqa: BLE001 -- every failure is reported, then the next scenario runs
-            failed += 1
-            RUN.failed = True
-            if not isinstance(e, TestFailure):
-                traceback.print_exc()
-            print('%s %s: FAIL (%.1f s) %s' % (LABEL, name, time.monotonic() - started, e), flush=True)
-            for setup in SETUPS:
-                for g in setup.gateways:
-                    print('--- last lines of %s (%s)\n%s' % (g, g.log_path, g.log_tail(15)), end='')
-        finally:
-            SETUPS.clear()
-    print('%s: %d passed, %d failed' % (LABEL, passed, failed), flush=True)
-    return 0 if failed == 0 and passed > 0 else 1
+    return run_scenarios(LABEL, SCENARIOS, chosen, seed, SETUPS, lambda setup: setup.gateways)
 
 
 if __name__ == '__main__':
