@@ -1,5 +1,7 @@
 #include "http_reply.hpp"
 
+#include "json_text.hpp"
+
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -9,11 +11,7 @@ namespace pgfeed::notifier {
 std::string error_json(const std::string &message) {
     cJSON *object = cJSON_CreateObject();
     cJSON_AddStringToObject(object, "error", message.c_str());
-    char *printed = cJSON_PrintUnformatted(object);
-    std::string body = printed ? printed : "{}";
-    cJSON_free(printed);
-    cJSON_Delete(object);
-    return body;
+    return json_text(object);
 }
 
 void send_reply(evhttp_request *request, int status, const char *reason, const char *content_type,

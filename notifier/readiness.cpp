@@ -1,5 +1,6 @@
 #include "readiness.hpp"
 
+#include "json_text.hpp"
 #include "link_options.hpp"
 
 #include <cjson/cJSON.h>
@@ -79,11 +80,7 @@ std::string Readiness::json() const {
         cJSON_AddNumberToObject(object, "bridge_lag_ms", static_cast<double>(*lag_ms_));
     else
         cJSON_AddNullToObject(object, "bridge_lag_ms");
-    char *printed = cJSON_PrintUnformatted(object);
-    std::string text = printed ? printed : "{}";
-    cJSON_free(printed);
-    cJSON_Delete(object);
-    return text;
+    return json_text(object);
 }
 
 } // namespace pgfeed::notifier

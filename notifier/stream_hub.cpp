@@ -1,5 +1,6 @@
 #include "stream_hub.hpp"
 
+#include "json_text.hpp"
 #include "link_options.hpp"
 #include "log.hpp"
 #include "replay_plan.hpp"
@@ -45,14 +46,6 @@ FramePtr make_frame(std::string_view event) {
 
 // evbuffer_add_reference's cleanup: the stream's share of the frame ends when its bytes are sent.
 void release_frame(const void *, size_t, void *holder) { delete static_cast<FramePtr *>(holder); }
-
-std::string json_text(cJSON *object) {
-    char *printed = cJSON_PrintUnformatted(object);
-    std::string text = printed ? printed : "{}";
-    cJSON_free(printed);
-    cJSON_Delete(object);
-    return text;
-}
 
 std::string connected_data(const std::string &user, const std::vector<std::string> &topics, bool resumed) {
     cJSON *object = cJSON_CreateObject();
