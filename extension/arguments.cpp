@@ -94,6 +94,12 @@ std::optional<int64_t> optional_position_arg(FunctionCallInfo fcinfo, int n, con
     return position;
 }
 
+void ambiguous_id(int64_t id) {
+    throw FeedError(ERRCODE_AMBIGUOUS_PARAMETER,
+                    "activity id " + std::to_string(id) + " exists in several attached tables",
+                    "Pass source => 'the_table' to say which one.");
+}
+
 Oid optional_source_arg(FunctionCallInfo fcinfo, int n) { return PG_ARGISNULL(n) ? InvalidOid : PG_GETARG_OID(n); }
 
 } // namespace pgfeed

@@ -22,5 +22,7 @@ std::vector<int64_t> id_array_arg(FunctionCallInfo fcinfo, int n, const char *na
 std::optional<int64_t> optional_position_arg(FunctionCallInfo fcinfo, int n, const char *name);
 Oid optional_source_arg(FunctionCallInfo fcinfo, int n); // InvalidOid when NULL
 void require_not_null(FunctionCallInfo fcinfo, int n, const char *name);
+// The id names items of several attached tables and the call did not say which.
+[[noreturn]] void ambiguous_id(int64_t id);
 
 } // namespace pgfeed

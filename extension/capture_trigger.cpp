@@ -1,13 +1,25 @@
-// Row triggers on attached tables: every change waits in the capture log for the commit-time flush
-// (sequencer.cpp), which numbers inserts in commit order and applies the rest.
-#include "capture_log.hpp"
+// Row triggers on attached tables: every change is written to pgfeed.pending by the transaction
+// that makes it, so it commits, or rolls back with its savepoint, together with the row. The
+// numbering step (numbering.cpp) turns committed changes into items after commit.
+//
+// The trigger runs with the rights of the role that writes the row: the payload, which evaluates
+// the row's values, is built with those rights. Only the insert into pgfeed.pending runs with the
+// rights of pgfeed's owner, and evaluates nothing of the app's.
+#include "arguments.hpp"
 #include "core/feed_spec.hpp"
+#include "outbox.hpp"
+#include "spi.hpp"
+#include "worker_link.hpp"
 
 extern "C" {
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
 #include "commands/trigger.h"
-#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 }
 
 #include <optional>
@@ -15,6 +27,14 @@ extern "C" {
 namespace {
 
 using namespace pgfeed;
+
+// Checked against pgfeed.sources in the same statement: a table that is not attached, or a
+// trigger whose arguments are not the ones attach gave it, adds nothing.
+Statement insert_pending{"INSERT INTO pgfeed.pending (op, source, activity_id, topic, created_at, payload) "
+                         "SELECT $1::\"char\", s.source::pg_catalog.oid, $3, $4, $5, $6 FROM pgfeed.sources s "
+                         "WHERE s.source = $2::pg_catalog.regclass AND s.id_column = $7::name "
+                         "AND s.topic_column = $8::name AND s.created_column = $9::name "
+                         "AND s.payload_columns = $10::name[]"};
 
 // The columns an attached row contributes, as named by the trigger's arguments.
 struct RowKey {
@@ -24,131 +44,221 @@ struct RowKey {
     bool created_null = true;
 };
 
-int column_number(TupleDesc desc, const char *name, Relation rel) {
-    int attnum = SPI_fnumber(desc, name);
+struct Capture {
+    TriggerData *trigger;
+    Relation rel;
+    TupleDesc desc;
+    char **args; // id, topic and created column, then the payload columns
+    int nargs;
+};
+
+int column_number(const Capture &c, const char *name) {
+    int attnum = SPI_fnumber(c.desc, name);
     if (attnum <= 0)
         throw FeedError(ERRCODE_UNDEFINED_COLUMN,
-                        std::string("attached table ") + RelationGetRelationName(rel) + " has no column \"" + name +
+                        std::string("attached table ") + RelationGetRelationName(c.rel) + " has no column \"" + name +
                             "\"",
                         "Detach and attach the table again after renaming columns.");
     return attnum;
 }
 
-RowKey read_row(HeapTuple tuple, TriggerData *trigger) {
-    Relation rel = trigger->tg_relation;
-    TupleDesc desc = RelationGetDescr(rel);
-    char **args = trigger->tg_trigger->tgargs;
-    const int id_col = column_number(desc, args[0], rel);
-    const int topic_col = column_number(desc, args[1], rel);
-    const int created_col = column_number(desc, args[2], rel);
+Oid column_type(const Capture &c, int attnum) { return TupleDescAttr(c.desc, attnum - 1)->atttypid; }
+
+[[noreturn]] void wrong_type(const Capture &c, const char *column, const char *wanted) {
+    throw FeedError(ERRCODE_DATATYPE_MISMATCH,
+                    std::string("column \"") + column + "\" of attached table " + RelationGetRelationName(c.rel) +
+                        " is no longer " + wanted,
+                    "A column's type changed after pgfeed.attach: change it back, or detach the table.");
+}
+
+RowKey read_row(const Capture &c, HeapTuple tuple) {
+    const int id_col = column_number(c, c.args[0]);
+    const int topic_col = column_number(c, c.args[1]);
+    const int created_col = column_number(c, c.args[2]);
 
     RowKey key;
     bool null = false;
-    Datum id = heap_getattr(tuple, id_col, desc, &null);
+    Datum id = heap_getattr(tuple, id_col, c.desc, &null);
     if (null)
         throw FeedError(ERRCODE_NOT_NULL_VIOLATION,
-                        std::string("the id column \"") + args[0] + "\" of an attached row is NULL");
-    switch (TupleDescAttr(desc, id_col - 1)->atttypid) {
+                        std::string("the id column \"") + c.args[0] + "\" of an attached row is NULL",
+                        "Give every row of an attached table an id.");
+    switch (column_type(c, id_col)) {
     case INT2OID:
         key.activity_id = DatumGetInt16(id);
         break;
     case INT4OID:
         key.activity_id = DatumGetInt32(id);
         break;
-    default:
+    case INT8OID:
         key.activity_id = DatumGetInt64(id);
         break;
+    default:
+        wrong_type(c, c.args[0], "an integer");
     }
-    Datum created = heap_getattr(tuple, created_col, desc, &key.created_null);
+    if (column_type(c, created_col) != TIMESTAMPTZOID)
+        wrong_type(c, c.args[2], "timestamptz");
+    Datum created = heap_getattr(tuple, created_col, c.desc, &key.created_null);
     if (!key.created_null)
         key.created = DatumGetTimestampTz(created);
-    Datum topic = heap_getattr(tuple, topic_col, desc, &null);
+    Datum topic = heap_getattr(tuple, topic_col, c.desc, &null);
     if (!null) {
         std::string value;
+        // The type's output function: always C code installed by a superuser, never a cast.
         pg_guard([&] {
             Oid output;
             bool varlena;
-            getTypeOutputInfo(TupleDescAttr(desc, topic_col - 1)->atttypid, &output, &varlena);
+            getTypeOutputInfo(column_type(c, topic_col), &output, &varlena);
             value = OidOutputFunctionCall(output, topic);
         });
-        key.topic = std::string(args[1]) + ":" + value;
+        key.topic = std::string(c.args[1]) + ":" + value;
         if (key.topic->size() > kMaxTopicBytes)
-            throw FeedError(ERRCODE_STRING_DATA_RIGHT_TRUNCATION, "topic \"" + key.topic->substr(0, 64) +
-                                                                      "...\" is longer than " +
-                                                                      std::to_string(kMaxTopicBytes) + " bytes");
+            throw FeedError(ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
+                            "topic \"" + key.topic->substr(0, 64) + "...\" is longer than " +
+                                std::to_string(kMaxTopicBytes) + " bytes",
+                            "Keep topic values short: they name what users follow.");
     }
     return key;
 }
 
-// Logs an insert or a new created_at of the row `key` describes; the log copies the topic.
-void capture_row(CapturedChange::Kind kind, Oid source, const RowKey &key) {
-    CapturedChange change{};
-    change.kind = kind;
-    change.source = source;
-    change.activity_id = key.activity_id;
-    change.topic = key.topic ? key.topic->c_str() : nullptr;
-    change.created = key.created;
-    change.created_null = key.created_null;
-    pg_guard([&] { capture_log_append(change); });
+// Built-in types (and domains over them, arrays included) turn into JSON with built-in code only;
+// json_build_object would call a cast to json that the owner of any other type can define.
+bool publishable(Oid type) {
+    Oid base = InvalidOid;
+    pg_guard([&] { base = getBaseType(type); });
+    return base < FirstNormalObjectId;
 }
 
-bool has_pending_insert(Oid source, int64_t activity_id) {
-    bool pending = false;
-    pg_guard([&] { pending = capture_log_has_insert(source, activity_id); });
-    return pending;
+// The payload columns of `tuple` as a JSON object, or nullopt past kMaxPayloadBytes.
+std::optional<std::string> read_payload(Spi &spi, const Capture &c, HeapTuple tuple) {
+    static DynamicStatement build_payload;
+    const int count = c.nargs - 3;
+    if (count <= 0)
+        return std::nullopt;
+    if (count > 16)
+        throw FeedError(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "an attached table publishes more than 16 payload columns",
+                        "Detach it and attach it again with fewer payload_columns.");
+    std::string pairs, types;
+    Oid arg_types[16];
+    Datum values[16];
+    char nulls[16];
+    for (int i = 0; i < count; ++i) {
+        const char *name = c.args[3 + i];
+        const int attnum = column_number(c, name);
+        arg_types[i] = column_type(c, attnum);
+        if (!publishable(arg_types[i]))
+            wrong_type(c, name, "of a built-in type");
+        bool null = false;
+        values[i] = heap_getattr(tuple, attnum, c.desc, &null);
+        nulls[i] = null ? 'n' : ' ';
+        char *quoted = nullptr;
+        pg_guard([&] { quoted = quote_literal_cstr(name); });
+        pairs += (i ? ", " : "") + std::string(quoted) + ", $" + std::to_string(i + 1);
+        types += std::to_string(arg_types[i]) + " ";
+    }
+    // The types are part of the text: a plan is prepared for one list of parameter types.
+    const std::string sql = "SELECT CASE WHEN pg_catalog.octet_length(j) <= " + std::to_string(kMaxPayloadBytes) +
+                            " THEN j END FROM (SELECT pg_catalog.json_build_object(" + pairs + ")::text AS j) x /* " +
+                            types + "*/";
+    std::vector<Row> rows = spi.run(build_payload, sql, arg_types, values, nulls, count);
+    if (rows.empty() || rows[0].is_null(1))
+        return std::nullopt;
+    return rows[0].text(1);
 }
 
-// The row is gone from the feed: cancel its pending insert, or have its committed item removed
-// at commit. Committed items change only there, locked in position order: that keeps a transaction
-// changing several items from deadlocking with marks, which lock in that order too.
-void capture_removal(Oid source, int64_t activity_id) {
-    CapturedChange removal{};
-    removal.kind =
-        has_pending_insert(source, activity_id) ? CapturedChange::Kind::Cancel : CapturedChange::Kind::Delete;
-    removal.source = source;
-    removal.activity_id = activity_id;
-    pg_guard([&] { capture_log_append(removal); });
+Oid pgfeed_owner() {
+    Oid owner = InvalidOid;
+    pg_guard([&] {
+        HeapTuple tuple = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(get_namespace_oid("pgfeed", false)));
+        if (!HeapTupleIsValid(tuple))
+            elog(ERROR, "pgfeed: schema pgfeed not found");
+        owner = reinterpret_cast<Form_pg_namespace>(GETSTRUCT(tuple))->nspowner;
+        ReleaseSysCache(tuple);
+    });
+    return owner;
 }
 
-void capture_update(Oid source, const RowKey &before, const RowKey &after) {
+// The pending row is written as pgfeed's owner, in a restricted operation: nothing the app
+// defines runs meanwhile (the statement reads pgfeed's tables with built-in operators only).
+class AsPgfeedOwner {
+  public:
+    AsPgfeedOwner() {
+        Oid owner = pgfeed_owner();
+        GetUserIdAndSecContext(&user_, &context_);
+        SetUserIdAndSecContext(owner, context_ | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+    }
+    ~AsPgfeedOwner() { SetUserIdAndSecContext(user_, context_); }
+    AsPgfeedOwner(const AsPgfeedOwner &) = delete;
+    AsPgfeedOwner &operator=(const AsPgfeedOwner &) = delete;
+
+  private:
+    Oid user_ = InvalidOid;
+    int context_ = 0;
+};
+
+void write_change(Spi &spi, const Capture &c, char op, const RowKey &key, const std::optional<std::string> &payload) {
+    std::vector<std::string> payload_columns;
+    for (int i = 3; i < c.nargs; ++i)
+        payload_columns.emplace_back(c.args[i]);
+    std::vector<int64_t> created{key.created};
+    SqlArg op_arg = text_param(std::string(1, op));
+    SqlArg topic = key.topic ? text_param(*key.topic) : SqlArg{TEXTOID, 0, true};
+    SqlArg created_arg{TIMESTAMPTZOID, TimestampTzGetDatum(key.created), key.created_null};
+    SqlArg payload_arg = payload ? text_param(*payload) : SqlArg{TEXTOID, 0, true};
+    SqlArg columns = text_array_param(payload_columns);
+    {
+        AsPgfeedOwner elevated;
+        spi.run(insert_pending,
+                {op_arg, oid_or_null(RelationGetRelid(c.rel)), int8_param(key.activity_id), topic, created_arg,
+                 payload_arg, text_param(c.args[0]), text_param(c.args[1]), text_param(c.args[2]), columns},
+                false);
+    }
+    if (spi.processed() != 1)
+        throw FeedError(ERRCODE_INSUFFICIENT_PRIVILEGE,
+                        std::string("pgfeed._capture fired on ") + RelationGetRelationName(c.rel) +
+                            ", which is not attached with these columns",
+                        "pgfeed's triggers act only for tables attached with pgfeed.attach, as it created them.");
+    note_pending_written();
+}
+
+void capture_update(Spi &spi, const Capture &c, HeapTuple old_row, HeapTuple new_row) {
+    RowKey before = read_row(c, old_row), after = read_row(c, new_row);
     if (before.activity_id == after.activity_id && before.topic == after.topic) {
-        if (before.created_null == after.created_null && before.created == after.created)
-            return;
-        if (has_pending_insert(source, after.activity_id)) {
-            capture_removal(source, before.activity_id);
-            capture_row(CapturedChange::Kind::Insert, source, after);
-            return;
-        }
-        capture_row(CapturedChange::Kind::Retime, source, after);
+        if (before.created_null != after.created_null || before.created != after.created)
+            write_change(spi, c, 't', after, std::nullopt);
         return;
     }
     // A new topic or id is news to other readers: the item is published again at a new position.
-    capture_removal(source, before.activity_id);
-    capture_row(CapturedChange::Kind::Insert, source, after);
+    write_change(spi, c, 'd', before, std::nullopt);
+    write_change(spi, c, 'i', after, read_payload(spi, c, new_row));
 }
 
-void require_row_trigger(FunctionCallInfo fcinfo) {
+Capture require_capture_trigger(FunctionCallInfo fcinfo) {
     if (!CALLED_AS_TRIGGER(fcinfo))
         throw FeedError(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
-                        "pgfeed trigger functions are called by triggers only");
+                        "pgfeed trigger functions are called by triggers only", "pgfeed.attach creates the triggers.");
     TriggerData *trigger = reinterpret_cast<TriggerData *>(fcinfo->context);
-    if (!TRIGGER_FIRED_FOR_ROW(trigger->tg_event) || trigger->tg_trigger->tgnargs != 3)
+    // AFTER ROW only: a BEFORE trigger sees rows that another trigger may still change or cancel.
+    if (!TRIGGER_FIRED_FOR_ROW(trigger->tg_event) || !TRIGGER_FIRED_AFTER(trigger->tg_event) ||
+        trigger->tg_trigger->tgnargs < 3)
         throw FeedError(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
-                        "pgfeed._capture must be a row trigger created by pgfeed.attach");
+                        "pgfeed._capture must be the AFTER ROW trigger created by pgfeed.attach",
+                        "pgfeed.attach creates the triggers.");
+    return {trigger, trigger->tg_relation, RelationGetDescr(trigger->tg_relation), trigger->tg_trigger->tgargs,
+            trigger->tg_trigger->tgnargs};
 }
 
 } // namespace
 
 PGFEED_FUNCTION(pgfeed_capture) {
-    require_row_trigger(fcinfo);
-    TriggerData *trigger = reinterpret_cast<TriggerData *>(fcinfo->context);
-    const Oid source = RelationGetRelid(trigger->tg_relation);
-    if (TRIGGER_FIRED_BY_INSERT(trigger->tg_event))
-        capture_row(CapturedChange::Kind::Insert, source, read_row(trigger->tg_trigtuple, trigger));
-    else if (TRIGGER_FIRED_BY_DELETE(trigger->tg_event))
-        capture_removal(source, read_row(trigger->tg_trigtuple, trigger).activity_id);
-    else if (TRIGGER_FIRED_BY_UPDATE(trigger->tg_event))
-        capture_update(source, read_row(trigger->tg_trigtuple, trigger), read_row(trigger->tg_newtuple, trigger));
+    Capture c = require_capture_trigger(fcinfo);
+    Spi spi;
+    if (TRIGGER_FIRED_BY_INSERT(c.trigger->tg_event))
+        write_change(spi, c, 'i', read_row(c, c.trigger->tg_trigtuple), read_payload(spi, c, c.trigger->tg_trigtuple));
+    else if (TRIGGER_FIRED_BY_DELETE(c.trigger->tg_event))
+        write_change(spi, c, 'd', read_row(c, c.trigger->tg_trigtuple), std::nullopt);
+    else if (TRIGGER_FIRED_BY_UPDATE(c.trigger->tg_event))
+        capture_update(spi, c, c.trigger->tg_trigtuple, c.trigger->tg_newtuple);
     return PointerGetDatum(nullptr);
 }
 

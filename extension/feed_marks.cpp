@@ -1,5 +1,6 @@
 // mark_read, mark_unread, mark_all_read and is_read.
 #include "arguments.hpp"
+#include "early_marks.hpp"
 #include "outbox.hpp"
 #include "read_state.hpp"
 
@@ -30,21 +31,19 @@ Statement followed_topics{"SELECT tp.topic_id FROM pgfeed.follows f JOIN pgfeed.
 Statement tombstones_between{"SELECT count(*) FROM pgfeed.items WHERE deleted AND position > $1 AND position <= $2"};
 Statement topic_by_name{"SELECT topic_id FROM pgfeed.topics WHERE name = $1"};
 
-[[noreturn]] void ambiguous(int64_t id) {
-    throw FeedError(ERRCODE_AMBIGUOUS_PARAMETER,
-                    "activity id " + std::to_string(id) + " exists in several attached tables",
-                    "Pass source => 'the_table' to say which one.");
-}
-
-std::vector<ItemRef> items_by_id(Spi &spi, const std::vector<int64_t> &ids, Oid source) {
+// The numbered items of `ids`; `missing` gets the ids that have none (yet).
+std::vector<ItemRef> items_by_id(Spi &spi, const std::vector<int64_t> &ids, Oid source, std::vector<int64_t> &missing) {
     std::vector<ItemRef> items;
     std::map<int64_t, Oid> seen;
     for (const Row &row : spi.run(select_items_by_id, {int8_array_param(ids), oid_or_null(source)}, false)) {
         auto [it, fresh] = seen.emplace(row.int8(3), row.oid(4));
         if (!fresh && it->second != row.oid(4))
-            ambiguous(row.int8(3));
+            ambiguous_id(row.int8(3));
         items.push_back({row.int8(1), row.int4(2)});
     }
+    for (int64_t id : ids)
+        if (!seen.count(id))
+            missing.push_back(id);
     return items;
 }
 
@@ -56,12 +55,17 @@ Datum mark(FunctionCallInfo fcinfo, bool to_read) {
         PG_RETURN_INT32(0);
     Spi spi;
     // Items first, then the reader: the order a delete takes them in, so the two never deadlock.
-    std::vector<ItemRef> items = items_by_id(spi, ids, source);
+    std::vector<int64_t> missing;
+    std::vector<ItemRef> items = items_by_id(spi, ids, source, missing);
     Reader reader = lock_reader(spi, user_key);
+    // This mark replaces any the user made before the items were numbered.
+    int64_t early = forget_early_marks(spi, user_key, ids, source);
+    if (to_read)
+        early = missing.empty() ? 0 : record_early_marks(spi, user_key, missing, source);
     ChunkCache bits(spi, reader, false);
     std::vector<int64_t> changed = apply_marks(spi, reader, bits, items, to_read);
-    publish_marks(spi, user_key, to_read ? "read" : "unread", changed);
-    PG_RETURN_INT32(static_cast<int32_t>(changed.size()));
+    publish_marks(spi, reader, user_key, to_read ? "read" : "unread", changed);
+    PG_RETURN_INT32(static_cast<int32_t>(static_cast<int64_t>(changed.size()) + early));
 }
 
 std::vector<int32_t> feed_topics(Spi &spi, const FeedSpec &feed, const std::string &user_key) {
@@ -144,7 +148,7 @@ PGFEED_FUNCTION(pgfeed_mark_all_read) {
     const std::string feed_name = text_arg(fcinfo, 1, "feed");
     if (feed.kind == FeedSpec::Kind::All && target > reader.horizon) {
         int64_t changed = move_horizon(spi, reader, target);
-        publish_read_all(spi, user_key, feed_name, target, changed);
+        publish_read_all(spi, reader, user_key, feed_name, target, changed);
         PG_RETURN_INT64(changed);
     }
 
@@ -164,7 +168,7 @@ PGFEED_FUNCTION(pgfeed_mark_all_read) {
     items.erase(std::remove_if(items.begin(), items.end(), [&](const ItemRef &item) { return !in_feed(item); }),
                 items.end());
     int64_t changed = static_cast<int64_t>(apply_marks(spi, reader, bits, items, true).size());
-    publish_read_all(spi, user_key, feed_name, target, changed);
+    publish_read_all(spi, reader, user_key, feed_name, target, changed);
     PG_RETURN_INT64(changed);
 }
 
@@ -178,7 +182,7 @@ PGFEED_FUNCTION(pgfeed_is_read) {
     if (rows.empty())
         PG_RETURN_NULL(); // no such item: neither read nor unread
     if (rows.size() > 1)
-        ambiguous(id);
+        ambiguous_id(id);
     int64_t position = rows[0].int8(1);
     Reader reader = load_reader(spi, user_key);
     ChunkCache bits(spi, reader, true);

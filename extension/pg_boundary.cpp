@@ -1,6 +1,7 @@
 #include "pg_boundary.hpp"
 
 #include "core/read_bits.hpp"
+#include "schema_version.hpp"
 
 #include <new>
 
@@ -21,6 +22,7 @@ Datum call_guarded(FunctionCallInfo fcinfo, Datum (*body)(FunctionCallInfo)) {
     ErrorData *pg_error = nullptr;
     PendingError pending;
     try {
+        require_schema_version();
         return body(fcinfo);
     } catch (const PgError &e) {
         pg_error = e.data;

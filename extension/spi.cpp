@@ -104,6 +104,7 @@ bool Row::is_null(int column) const {
 }
 int64_t Row::int8(int column) const { return DatumGetInt64(get(column)); }
 int32_t Row::int4(int column) const { return DatumGetInt32(get(column)); }
+bool Row::boolean(int column) const { return DatumGetBool(get(column)); }
 Oid Row::oid(int column) const { return DatumGetObjectId(get(column)); }
 
 std::string Row::text(int column) const {
@@ -208,8 +209,8 @@ std::vector<Row> Spi::run_latest(Statement &statement, std::initializer_list<Sql
     return execute(statement, params, SnapshotChoice::Latest, processed_);
 }
 
-std::vector<Row> Spi::run(DynamicStatement &statement, const std::string &sql, std::initializer_list<SqlArg> params) {
-    PackedArgs args(params);
+std::vector<Row> Spi::run(DynamicStatement &statement, const std::string &sql, const Oid *types, Datum *values,
+                          const char *nulls, int n) {
     int rc = 0;
     pg_guard([&] {
         if (!statement.sql || sql != statement.sql) {
@@ -219,10 +220,14 @@ std::vector<Row> Spi::run(DynamicStatement &statement, const std::string &sql, s
                 pfree(statement.sql);
             statement.plan = nullptr;
             statement.sql = nullptr;
-            statement.plan = prepare_kept(sql.c_str(), args);
+            SPIPlanPtr plan = SPI_prepare_cursor(sql.c_str(), n, const_cast<Oid *>(types), CURSOR_OPT_GENERIC_PLAN);
+            if (!plan)
+                elog(ERROR, "pgfeed: could not prepare \"%s\": %s", sql.c_str(), SPI_result_code_string(SPI_result));
+            SPI_keepplan(plan);
+            statement.plan = plan;
             statement.sql = MemoryContextStrdup(TopMemoryContext, sql.c_str());
         }
-        rc = SPI_execute_plan(statement.plan, args.values, args.nulls, false, 0);
+        rc = SPI_execute_plan(statement.plan, values, nulls, false, 0);
     });
     return collect(rc, processed_);
 }

@@ -53,6 +53,7 @@ class Row {
     bool is_null(int column) const;
     int64_t int8(int column) const;
     int32_t int4(int column) const;
+    bool boolean(int column) const;
     Oid oid(int column) const;
     std::string text(int column) const;
     std::vector<uint8_t> bytea(int column) const;
@@ -77,9 +78,10 @@ class Spi {
     // Runs a query with the latest snapshot whatever the isolation level, as foreign-key checks
     // do: for finding rows a concurrent committed transaction wrote after this one's snapshot.
     std::vector<Row> run_latest(Statement &statement, std::initializer_list<SqlArg> params);
-    // Runs `sql` through `statement`, planning it only when the text differs from last time; a
-    // fresh snapshot under READ COMMITTED.
-    std::vector<Row> run(DynamicStatement &statement, const std::string &sql, std::initializer_list<SqlArg> params);
+    // Runs `sql` through `statement` with `n` parameters of these types, planning it only when the
+    // text differs from last time; a fresh snapshot under READ COMMITTED.
+    std::vector<Row> run(DynamicStatement &statement, const std::string &sql, const Oid *types, Datum *values,
+                         const char *nulls, int n);
     // Shorthand for statements that return at most one row.
     std::optional<Row> run_one(Statement &statement, std::initializer_list<SqlArg> params, bool read_only);
     uint64_t processed() const { return processed_; }

@@ -27,7 +27,7 @@ unix_socket_directories = '$PG_CLUSTER_DIR'
 port = 5432
 fsync = ${PG_FSYNC:-off}
 max_connections = 100
-shared_preload_libraries = 'pg_stat_statements'
+shared_preload_libraries = 'pgfeed, pg_stat_statements'
 log_min_messages = warning
 CONF
     trap pg_cluster_stop EXIT

@@ -1,0 +1,217 @@
+// The background workers: a launcher, and one numbering worker per database with pgfeed.
+//
+// The launcher starts a worker for every database at server start (a worker leaves at once where
+// pgfeed is not installed) and again whenever a commit finds its database without one. A worker
+// runs passes: when woken by a commit or a flush, or once a second in case a wake-up went to
+// nobody, it numbers in rounds until nothing visible is left, then answers the flush calls that
+// were waiting, and rings the bridge for events the marks wrote. It leaves after a minute without
+// work, so an idle database keeps no session (DROP DATABASE needs none); the next commit brings it
+// back. Only on a primary: BgWorkerStart_RecoveryFinished keeps both off hot standbys.
+#include "numbering.hpp"
+#include "outbox.hpp"
+#include "schema_version.hpp"
+#include "worker_link.hpp"
+
+extern "C" {
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+PGDLLEXPORT void pgfeed_launcher_main(Datum);
+PGDLLEXPORT void pgfeed_worker_main(Datum);
+}
+
+#include <string>
+
+namespace pgfeed {
+
+namespace {
+
+// Rounds start at least this far apart: commits arriving meanwhile share the next round.
+constexpr long kRoundIntervalMs = 2;
+constexpr long kPollMs = 1000;
+constexpr long kIdleExitMs = 60000;
+constexpr long kRetryAfterErrorMs = 1000;
+
+void fill_worker(BackgroundWorker &w, const char *function, const char *name) {
+    memset(&w, 0, sizeof w);
+    w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    snprintf(w.bgw_library_name, BGW_MAXLEN, "pgfeed");
+    snprintf(w.bgw_function_name, BGW_MAXLEN, "%s", function);
+    snprintf(w.bgw_name, BGW_MAXLEN, "%s", name);
+    snprintf(w.bgw_type, BGW_MAXLEN, "%s", name);
+}
+
+void launch_worker(Oid database) {
+    BackgroundWorker w;
+    fill_worker(w, "pgfeed_worker_main", "pgfeed numbering");
+    w.bgw_restart_time = BGW_NEVER_RESTART; // the launcher starts it again when needed
+    w.bgw_main_arg = ObjectIdGetDatum(database);
+    if (!RegisterDynamicBackgroundWorker(&w, nullptr))
+        ereport(WARNING, (errmsg("pgfeed: no background worker slot for the numbering worker of database %u", database),
+                          errhint("Raise max_worker_processes: pgfeed needs one plus one per database using it.")));
+}
+
+void launch_for_every_database() {
+    Oid databases[kMaxDatabases];
+    int count = 0;
+    StartTransactionCommand();
+    Relation rel = table_open(DatabaseRelationId, AccessShareLock);
+    TableScanDesc scan = table_beginscan_catalog(rel, 0, nullptr);
+    for (HeapTuple tuple; (tuple = heap_getnext(scan, ForwardScanDirection)) != nullptr && count < kMaxDatabases;) {
+        auto *db = reinterpret_cast<Form_pg_database>(GETSTRUCT(tuple));
+        if (db->datallowconn && !db->datistemplate)
+            databases[count++] = db->oid;
+    }
+    table_endscan(scan);
+    table_close(rel, AccessShareLock);
+    CommitTransactionCommand();
+    for (int i = 0; i < count; ++i)
+        launch_worker(databases[i]);
+}
+
+void set_worker_settings() {
+    // A position a crash could give out twice would flip the wrong items' read state.
+    SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
+    SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+    // Should a round ever meet a deadlock, the worker is the one that gives way: it retries.
+    SetConfigOption("deadlock_timeout", "100ms", PGC_SUSET, PGC_S_OVERRIDE);
+    SetConfigOption("application_name", "pgfeed numbering", PGC_USERSET, PGC_S_OVERRIDE);
+}
+
+bool extension_ready() {
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    const bool ready = schema_version_matches();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+    return ready;
+}
+
+// One transaction: a round, or only the bridge's bell. False after an error, which is logged.
+bool run_round(int64_t &consumed, bool ring) {
+    consumed = 0;
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    pgstat_report_activity(STATE_RUNNING, "pgfeed: numbering round");
+    std::string failure;
+    ErrorData *pg_error = nullptr;
+    try {
+        Spi spi;
+        consumed = number_round(spi);
+        if (ring) {
+            note_events_written();
+            ring_bridge_if_published();
+        }
+    } catch (const PgError &e) {
+        pg_error = e.data;
+    } catch (const std::exception &e) {
+        failure = e.what();
+    }
+    if (pg_error || !failure.empty()) {
+        // The C++ frames are gone: report, roll back, and let the next pass try again.
+        if (pg_error)
+            failure = pg_error->message ? pg_error->message : "unknown error";
+        ereport(WARNING, (errmsg("pgfeed: numbering round failed, retrying: %s", failure.c_str())));
+        AbortCurrentTransaction();
+        pgstat_report_activity(STATE_IDLE, nullptr);
+        return false;
+    }
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+    pgstat_report_activity(STATE_IDLE, nullptr);
+    return true;
+}
+
+void wait_latch(long timeout_ms) {
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms, PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+    CHECK_FOR_INTERRUPTS();
+    if (ConfigReloadPending) {
+        ConfigReloadPending = false;
+        ProcessConfigFile(PGC_SIGHUP);
+        set_worker_settings();
+    }
+}
+
+} // namespace
+
+void register_launcher() {
+    BackgroundWorker w;
+    fill_worker(w, "pgfeed_launcher_main", "pgfeed launcher");
+    w.bgw_restart_time = 5;
+    RegisterBackgroundWorker(&w);
+}
+
+} // namespace pgfeed
+
+using namespace pgfeed;
+
+void pgfeed_launcher_main(Datum) {
+    pqsignal(SIGTERM, die);
+    pqsignal(SIGHUP, SignalHandlerForConfigReload);
+    BackgroundWorkerUnblockSignals();
+    BackgroundWorkerInitializeConnection(nullptr, nullptr, 0);
+    set_launcher_latch(MyLatch);
+    launch_for_every_database();
+    Oid wanted[kMaxDatabases];
+    for (;;) {
+        wait_latch(kPollMs);
+        for (int i = 0, n = take_wanted_databases(wanted); i < n; ++i)
+            launch_worker(wanted[i]);
+    }
+}
+
+void pgfeed_worker_main(Datum main_arg) {
+    pqsignal(SIGTERM, die);
+    pqsignal(SIGHUP, SignalHandlerForConfigReload);
+    BackgroundWorkerUnblockSignals();
+    BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(main_arg), InvalidOid, 0);
+    set_worker_settings();
+    if (!extension_ready() || !claim_slot())
+        proc_exit(0);
+
+    TimestampTz last_work = GetCurrentTimestamp(), last_round = 0, last_poll = 0;
+    for (;;) {
+        const TimestampTz now = GetCurrentTimestamp();
+        const bool poll = TimestampDifferenceExceeds(last_poll, now, kPollMs);
+        PassStart pass = begin_pass();
+        if (pass.work_requested || pass.events_written || poll) {
+            if (!TimestampDifferenceExceeds(last_round, now, kRoundIntervalMs))
+                pg_usleep(kRoundIntervalMs * 1000L);
+            if (poll)
+                last_poll = now;
+            bool ring = pass.events_written, failed = false;
+            for (int64_t consumed = 1; consumed > 0 && !failed; ring = false) {
+                failed = !run_round(consumed, ring);
+                last_round = GetCurrentTimestamp();
+                if (consumed > 0 || ring)
+                    last_work = last_round;
+            }
+            if (failed) {
+                wait_latch(kRetryAfterErrorMs);
+                continue;
+            }
+        }
+        end_pass(pass.ticket);
+        if (TimestampDifferenceExceeds(last_work, GetCurrentTimestamp(), kIdleExitMs))
+            proc_exit(0); // the slot is released on exit; the next commit brings a worker back
+        wait_latch(kPollMs);
+    }
+}
