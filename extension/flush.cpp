@@ -2,10 +2,6 @@
 #include "numbering.hpp"
 #include "worker_link.hpp"
 
-extern "C" {
-#include "utils/guc.h"
-}
-
 PGFEED_FUNCTION(pgfeed_flush) {
     (void)fcinfo;
     bool served = false;
@@ -13,10 +9,6 @@ PGFEED_FUNCTION(pgfeed_flush) {
     if (served)
         PG_RETURN_VOID();
     // No worker serves this database: number here, in rounds, inside the caller's transaction.
-    pgfeed::pg_guard([] {
-        (void)set_config_option("synchronous_commit", "on", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0,
-                                false);
-    });
     pgfeed::Spi spi;
     while (pgfeed::number_round(spi) > 0) {
     }

@@ -4,7 +4,7 @@
 // pgfeed is not installed) and again whenever a commit finds its database without one. A worker
 // runs passes: when woken by a commit or a flush, or once a second in case a wake-up went to
 // nobody, it numbers in rounds until nothing visible is left, then answers the flush calls that
-// were waiting, and rings the bridge for events the marks wrote. It leaves after a minute without
+// were waiting, and rings the bridge for events the marks wrote. It leaves two seconds without
 // work, so an idle database keeps no session (DROP DATABASE needs none); the next commit brings it
 // back. Only on a primary: BgWorkerStart_RecoveryFinished keeps both off hot standbys.
 #include "numbering.hpp"
@@ -43,7 +43,8 @@ namespace {
 // Rounds start at least this far apart: commits arriving meanwhile share the next round.
 constexpr long kRoundIntervalMs = 2;
 constexpr long kPollMs = 1000;
-constexpr long kIdleExitMs = 60000;
+// Shorter than the 5 s that DROP DATABASE waits for the sessions of a database to leave.
+constexpr long kIdleExitMs = 2000;
 constexpr long kRetryAfterErrorMs = 1000;
 
 void fill_worker(BackgroundWorker &w, const char *function, const char *name) {
@@ -88,6 +89,8 @@ void set_worker_settings() {
     // A position a crash could give out twice would flip the wrong items' read state.
     SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
     SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+    // Events carry created_at as JSON text: in UTC, whoever numbers them.
+    SetConfigOption("TimeZone", "UTC", PGC_USERSET, PGC_S_OVERRIDE);
     // Should a round ever meet a deadlock, the worker is the one that gives way: it retries.
     SetConfigOption("deadlock_timeout", "100ms", PGC_SUSET, PGC_S_OVERRIDE);
     SetConfigOption("application_name", "pgfeed numbering", PGC_USERSET, PGC_S_OVERRIDE);

@@ -188,11 +188,13 @@ END
 $$;
 
 -- Waits until every change committed before the call is numbered: by the background worker when
--- pgfeed is in shared_preload_libraries, else in this call (inside the caller's transaction).
+-- pgfeed is in shared_preload_libraries, else in this call (inside the caller's transaction), with
+-- the settings the worker numbers with. It changes nothing that the worker would not: any role
+-- may wait for it.
 CREATE PROCEDURE pgfeed.flush()
-    LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp SET synchronous_commit = on SET TimeZone = 'UTC'
     AS 'MODULE_PATHNAME', 'pgfeed_flush';
-REVOKE ALL ON PROCEDURE pgfeed.flush() FROM PUBLIC;
 
 -- True while a numbering worker serves this database.
 CREATE FUNCTION pgfeed.worker_running() RETURNS bool

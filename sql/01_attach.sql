@@ -24,16 +24,20 @@ CREATE TABLE activities (
     created_at timestamptz NOT NULL
 );
 INSERT INTO mps VALUES (1, 'Ada'), (2, 'Brook'), (3, 'Cato');
+CALL pgfeed.flush();
 INSERT INTO activities (type, mp_id, created_at)
 SELECT 'vote', g % 3 + 1, timestamptz '2026-01-01' + g * interval '1 hour' FROM generate_series(1, 6) g;
+CALL pgfeed.flush();
 
 -- Existing rows are numbered in (created_at, id) order.
 SELECT pgfeed.attach('activities', topic_column => 'mp_id', payload_columns => ARRAY['type', 'bill_id']);
+CALL pgfeed.flush();
 SELECT position, activity_id, source, topic, is_read FROM pgfeed.page('reader', page_size => 10);
 SELECT * FROM pgfeed.sources;
 
 -- New rows are numbered at commit.
 INSERT INTO activities (type, mp_id, created_at) VALUES ('speech', 2, '2026-01-02');
+CALL pgfeed.flush();
 SELECT position, activity_id, topic FROM pgfeed.page('reader', page_size => 2);
 
 -- Refusals.
@@ -58,13 +62,19 @@ DROP TABLE speeches;
 -- Detaching turns the items into tombstones and drops the triggers; attaching again backfills.
 CREATE TABLE notes (id int PRIMARY KEY, mp_id int, created_at timestamptz NOT NULL);
 INSERT INTO notes VALUES (1, 3, '2026-02-01'), (2, 1, '2026-02-02');
+CALL pgfeed.flush();
 SELECT pgfeed.attach('notes', 'mp_id');
+CALL pgfeed.flush();
 SELECT pgfeed.unread_count('reader');
 SELECT pgfeed.detach('notes');
+CALL pgfeed.flush();
 SELECT pgfeed.unread_count('reader');
 INSERT INTO notes VALUES (3, 1, '2026-02-03');
+CALL pgfeed.flush();
 SELECT pgfeed.unread_count('reader');
 SELECT pgfeed.attach('notes', 'mp_id');
+CALL pgfeed.flush();
 SELECT position, activity_id, source, topic FROM pgfeed.page('reader', page_size => 3);
 SELECT pgfeed.detach('notes');
+CALL pgfeed.flush();
 DROP TABLE notes;

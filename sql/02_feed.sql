@@ -1,6 +1,7 @@
 -- Feeds, pages and counts.
 INSERT INTO activities (type, mp_id, created_at)
 SELECT 'stage', g % 3 + 1, timestamptz '2026-03-01' + g * interval '1 minute' FROM generate_series(1, 20) g;
+CALL pgfeed.flush();
 
 -- Keyset pagination, newest first: the pages join up without gap or overlap.
 SELECT position, activity_id, topic FROM pgfeed.page('u1', 'all', 5);
@@ -29,5 +30,6 @@ SELECT pgfeed.count_since('u1', 'all', 20), pgfeed.count_since('u1', 'mp_id:2', 
 
 -- NULL topics belong to the 'all' feed only.
 INSERT INTO activities (type, mp_id, created_at) VALUES ('notice', NULL, '2026-03-02');
+CALL pgfeed.flush();
 SELECT position, activity_id, topic FROM pgfeed.page('u1', page_size => 1);
 SELECT pgfeed.unread_count('u1');

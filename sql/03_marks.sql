@@ -22,6 +22,7 @@ SELECT pgfeed.unread_count('u2');
 -- New items above the horizon are unread; a topic can be marked read on its own.
 INSERT INTO activities (type, mp_id, created_at)
 SELECT 'vote', g % 3 + 1, timestamptz '2026-04-01' + g * interval '1 minute' FROM generate_series(1, 6) g;
+CALL pgfeed.flush();
 SELECT pgfeed.unread_count('u2'), pgfeed.unread_count('u2', 'mp_id:2');
 SELECT pgfeed.mark_all_read('u2', 'mp_id:2');
 SELECT pgfeed.unread_count('u2'), pgfeed.unread_count('u2', 'mp_id:2');
@@ -34,15 +35,18 @@ SELECT position, topic FROM pgfeed.page('u2', unread_only => true);
 SELECT pgfeed.mark_read('u3', ARRAY[30, 31]);
 SELECT pgfeed.unread_count('u3');
 DELETE FROM activities WHERE id IN (30, 33);
+CALL pgfeed.flush();
 SELECT pgfeed.unread_count('u2'), pgfeed.unread_count('u3'), pgfeed.unread_count('u3', 'mp_id:1');
 SELECT pgfeed.is_read('u3', 30);
 
 -- Changing an item's topic publishes it again at the top, unread.
 UPDATE activities SET mp_id = 3 WHERE id = 31;
+CALL pgfeed.flush();
 SELECT position, activity_id, topic, is_read FROM pgfeed.page('u3', page_size => 2);
 SELECT pgfeed.unread_count('u3');
 -- Other columns change nothing.
 UPDATE activities SET type = 'amended' WHERE id = 31;
+CALL pgfeed.flush();
 SELECT position, activity_id FROM pgfeed.page('u3', page_size => 1);
 
 -- Within one transaction: rolled-back savepoints and insert-then-delete leave no item.
@@ -56,6 +60,7 @@ DELETE FROM activities WHERE type = 'deleted';
 INSERT INTO activities (type, mp_id, created_at) VALUES ('moved', 2, '2026-05-01');
 UPDATE activities SET mp_id = 3 WHERE type = 'moved';
 COMMIT;
+CALL pgfeed.flush();
 SELECT p.position, a.type, p.topic FROM pgfeed.page('u3', page_size => 3) p JOIN activities a ON a.id = p.activity_id
 ORDER BY p.position DESC;
 
@@ -64,4 +69,5 @@ BEGIN;
 INSERT INTO activities (type, mp_id, created_at) VALUES ('never', 1, '2026-05-02');
 ROLLBACK;
 INSERT INTO activities (type, mp_id, created_at) VALUES ('after', 1, '2026-05-02');
+CALL pgfeed.flush();
 SELECT max(position) - min(position) + 1 = count(*) AS dense FROM pgfeed.items;

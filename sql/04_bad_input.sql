@@ -38,20 +38,26 @@ SELECT pgfeed.unread_count('u'), pgfeed.is_read('u', 123456789);
 -- The same activity id in two attached tables must be disambiguated with source.
 CREATE TABLE speeches (id int PRIMARY KEY, mp_id int, created_at timestamptz NOT NULL);
 INSERT INTO speeches VALUES (2, 1, '2026-06-01');
+CALL pgfeed.flush();
 SELECT pgfeed.attach('speeches', 'mp_id');
+CALL pgfeed.flush();
 SELECT refusal($$SELECT pgfeed.mark_read('u', ARRAY[2])$$);
 SELECT refusal($$SELECT pgfeed.is_read('u', 2)$$);
 SELECT pgfeed.mark_read('u', ARRAY[2], source => 'speeches');
 SELECT pgfeed.is_read('u', 2, 'speeches'), pgfeed.is_read('u', 2, 'activities');
 SELECT pgfeed.detach('speeches');
+CALL pgfeed.flush();
 DROP TABLE speeches;
 
 -- A NULL id in an attached table is refused; a topic value too long for a topic is refused.
 SELECT refusal($$INSERT INTO activities (id, type, mp_id, created_at) VALUES (NULL, 'x', 1, now())$$);
 CREATE TABLE long_topics (id int PRIMARY KEY, tag text, created_at timestamptz);
 SELECT pgfeed.attach('long_topics', 'tag');
+CALL pgfeed.flush();
 SELECT refusal($$INSERT INTO long_topics VALUES (1, repeat('t', 300), now())$$);
 INSERT INTO long_topics VALUES (2, NULL, NULL);
+CALL pgfeed.flush();
 SELECT position, activity_id, topic, created_at FROM pgfeed.page('u', page_size => 1);
 SELECT pgfeed.detach('long_topics');
+CALL pgfeed.flush();
 DROP TABLE long_topics;

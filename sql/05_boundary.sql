@@ -5,11 +5,13 @@
 SELECT pgfeed.mark_read('damaged', ARRAY[5]);
 UPDATE pgfeed.read_chunks SET bits = '\x010203'
  WHERE user_id = (SELECT user_id FROM pgfeed.readers WHERE user_key = 'damaged');
+CALL pgfeed.flush();
 SELECT refusal($$SELECT pgfeed.is_read('damaged', 5)$$);
 SELECT refusal($$SELECT pgfeed.mark_read('damaged', ARRAY[6])$$);
 SELECT pg_backend_pid() = pg_backend_pid() AS same_session, pgfeed.unread_count('u2');
 DELETE FROM pgfeed.read_chunks
  WHERE user_id = (SELECT user_id FROM pgfeed.readers WHERE user_key = 'damaged');
+CALL pgfeed.flush();
 SELECT pgfeed.is_read('damaged', 6);
 
 -- A PostgreSQL error raised inside SPI under C++ frames reaches the caller unchanged (here a
@@ -35,6 +37,7 @@ SELECT refusal($$SELECT * FROM pgfeed.read_chunks$$);
 SELECT refusal($$UPDATE pgfeed.readers SET horizon = 0$$);
 SELECT pgfeed.unread_count('u2');
 SELECT refusal($$SELECT pgfeed.attach('activities', 'mp_id')$$);
+CALL pgfeed.flush();
 RESET ROLE;
 
 -- A hostile search_path cannot redirect the functions: an operator that lies about equality in

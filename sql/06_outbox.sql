@@ -9,10 +9,12 @@ CREATE TABLE outbox_items (
     created_at timestamptz NOT NULL
 );
 SELECT pgfeed.attach('outbox_items', 'mp_id', ARRAY['kind', 'note']);
+CALL pgfeed.flush();
 
 -- A bridge in miniature: each call returns the events committed since the previous call.
 CREATE TABLE bridge_at (since pg_snapshot NOT NULL);
 INSERT INTO bridge_at SELECT pg_current_snapshot();
+CALL pgfeed.flush();
 CREATE FUNCTION next_batch() RETURNS TABLE (kind text, route text, data text) LANGUAGE plpgsql AS $$
 DECLARE
     upto pg_snapshot := pg_current_snapshot();
@@ -28,6 +30,7 @@ INSERT INTO outbox_items VALUES
     (1, 7, 'vote', 'aye', '2026-03-01 10:00+00'),
     (2, 8, 'speech', repeat('x', 5000), '2026-03-01 11:00+00'),
     (3, NULL, 'it''s "quoted"', NULL, '2026-03-01 12:00+00');
+CALL pgfeed.flush();
 SELECT * FROM next_batch();
 
 -- Rolled back, whole or in part: nothing of what was undone is written.
@@ -42,13 +45,18 @@ INSERT INTO outbox_items VALUES (11, 7, 'undone', NULL, now());
 SELECT pgfeed.mark_read('o1', ARRAY[1], 'outbox_items');
 ROLLBACK TO SAVEPOINT s;
 COMMIT;
+CALL pgfeed.flush();
 SELECT * FROM next_batch();
 
 -- A new created_at is an update; a new topic withdraws the item and publishes it again.
 UPDATE outbox_items SET created_at = '2026-02-01 00:00+00' WHERE id = 1;
+CALL pgfeed.flush();
 UPDATE outbox_items SET mp_id = 9 WHERE id = 3;
+CALL pgfeed.flush();
 DELETE FROM outbox_items WHERE id = 2;
+CALL pgfeed.flush();
 UPDATE outbox_items SET note = 'not a watched column' WHERE id = 4;
+CALL pgfeed.flush();
 SELECT * FROM next_batch();
 
 -- Read events carry what changed and the user's new unread count; a call that changes nothing
@@ -69,6 +77,7 @@ SELECT dblink_connect('late', pg_catalog.format('dbname=%s port=%s host=%s', cur
 SELECT dblink_exec('late', 'BEGIN');
 SELECT * FROM dblink('late', $$SELECT pgfeed.mark_read('late', ARRAY[1], 'outbox_items')$$) AS t(marked int);
 INSERT INTO outbox_items VALUES (5, 7, 'early commit', NULL, '2026-03-01 14:00+00');
+CALL pgfeed.flush();
 SELECT * FROM next_batch();
 SELECT dblink_exec('late', 'COMMIT');
 SELECT * FROM next_batch();
@@ -90,6 +99,7 @@ SELECT pgfeed.bridge_moved('b1', '1:1:') AS pruned_backwards,
        pgfeed.bridge_start('b1')::text <> '1:1:' AS did_not_go_back;
 SELECT pgfeed.bridge_moved('b2', '1:1:');
 INSERT INTO outbox_items VALUES (6, 7, 'held', NULL, '2026-03-01 15:00+00');
+CALL pgfeed.flush();
 SELECT pgfeed.bridge_moved('b1', pg_current_snapshot()) AS pruned_while_b2_lags;
 SELECT pgfeed.drop_bridge('b2'), pgfeed.drop_bridge('b2');
 SELECT pgfeed.bridge_moved('b1', pg_current_snapshot()) AS pruned_after_drop;

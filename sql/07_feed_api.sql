@@ -9,10 +9,12 @@ CREATE TABLE api_items (
     created_at timestamptz NOT NULL
 );
 SELECT pgfeed.attach('api_items', 'mp_id', ARRAY['kind', 'note']);
+CALL pgfeed.flush();
 INSERT INTO api_items VALUES
     (1, 7, 'vote', 'a "quoted" note', '2026-01-01'),
     (2, 8, 'speech', NULL, '2026-01-02'),
     (3, 7, 'vote', repeat('x', 5000), '2026-01-03');
+CALL pgfeed.flush();
 
 -- The page joined to each item's payload, as pgfeed-notifier's /v1/feed asks for it: the same
 -- object an activity event carries, null above 4000 bytes.
@@ -26,7 +28,9 @@ SELECT data::json -> 'payload' AS event_payload FROM pgfeed.events
 SELECT pgfeed.payload('api_items', 99) AS gone;
 CREATE TABLE api_bare (id bigint PRIMARY KEY, mp_id int, created_at timestamptz NOT NULL);
 SELECT pgfeed.attach('api_bare', 'mp_id');
+CALL pgfeed.flush();
 INSERT INTO api_bare VALUES (1, 7, '2026-01-04');
+CALL pgfeed.flush();
 SELECT pgfeed.payload('api_bare', 1) AS no_columns, pgfeed.payload('pg_class', 1) AS not_attached,
        pgfeed.payload(NULL, 1) AS null_source;
 
@@ -51,4 +55,5 @@ SELECT array(SELECT pgfeed.following('api-user')) AS after_unfollow,
 SELECT refusal($$SELECT * FROM pgfeed.following(NULL)$$);
 
 SELECT pgfeed.detach('api_items'), pgfeed.detach('api_bare');
+CALL pgfeed.flush();
 DROP TABLE api_items, api_bare;
