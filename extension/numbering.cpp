@@ -158,9 +158,13 @@ void retime(Spi &spi, const std::vector<std::pair<int64_t, std::optional<int64_t
     publish_items(spi, "update", positions);
 }
 
-// Gives the new items the positions after `last`, in the order their inserts were captured.
-int64_t number_items(Spi &spi, std::vector<Change> &items, int64_t last) {
-    std::sort(items.begin(), items.end(), [](const Change &a, const Change &b) { return a.change_id < b.change_id; });
+// Gives the new items the positions after `last`: a transaction's items in one block, in the order
+// they were captured, and the transactions in the order of their last change in the round. A
+// transaction that began after another committed is therefore numbered after it.
+int64_t number_items(Spi &spi, std::vector<Change> &items, const std::map<std::string, int64_t> &last_change,
+                     int64_t last) {
+    auto order = [&](const Change &c) { return std::make_pair(last_change.at(c.txid), c.change_id); };
+    std::sort(items.begin(), items.end(), [&](const Change &a, const Change &b) { return order(a) < order(b); });
     std::map<std::string, int64_t> per_topic;
     for (const Change &item : items)
         if (item.topic)
@@ -218,8 +222,11 @@ int64_t number_round(Spi &spi) {
         return 0;
     }
     std::map<Key, std::vector<const Change *>> by_key;
-    for (const Change &c : changes)
+    std::map<std::string, int64_t> last_change; // transaction -> its last change in this round
+    for (const Change &c : changes) {
         by_key[c.key].push_back(&c);
+        last_change[c.txid] = c.change_id;
+    }
     std::map<Key, LiveItem> live = lock_live_items(spi, by_key);
 
     std::vector<int64_t> gone_ids;
@@ -242,7 +249,7 @@ int64_t number_round(Spi &spi) {
         withdraw_marks(spi, tombstone_items(spi, gone_ids, gone_sources));
     retime(spi, retimes);
     if (!inserts.empty()) {
-        int64_t last = number_items(spi, inserts, first_last);
+        int64_t last = number_items(spi, inserts, last_change, first_last);
         spi.run(advance_counter, {int8_param(last)}, false);
     }
     apply_early_marks(spi);

@@ -101,6 +101,10 @@ class Session:
         row = self.one(sql, params)
         return None if row is None else row[0]
 
+    def flush(self):
+        """Waits until everything committed so far is numbered (items appear after commit)."""
+        self.execute('CALL pgfeed.flush()')
+
     def rollback_quietly(self):
         try:
             self.cur.execute('ROLLBACK')

@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Invariant I2: positions follow commit order, and a cursor handed out is never passed.
 
+Items are numbered after commit, in rounds; a scenario that needs an item numbered waits for it with
+CALL pgfeed.flush() after the commit, so "commit order" here is the order of rounds.
+
 Scenarios, each with sessions of its own and waits on observed conditions (pg_stat_activity lock
 waits), never on sleeps:
   1. A inserts, B inserts, B commits, A commits: B's item < A's item, consecutive.
@@ -8,8 +11,9 @@ waits), never on sleeps:
      A commits, count_since(cursor) counts exactly A's late item (per feed), A lands above it.
   3. mark_all_read while A is uncommitted ('all', a topic, 'following', up_to beyond the visible
      maximum) does not cover A's item once A commits; a second mark_all_read does.
-  4. A transaction holding its numbered items (SET CONSTRAINTS ALL IMMEDIATE) makes a committing
-     B wait; mark_all_read(up_to => huge) run meanwhile is clamped below A's position.
+  4. A transaction holding items and a mark open (SET CONSTRAINTS ALL IMMEDIATE included) makes no
+     other inserting or marking commit wait on a lock; A lands above them when it commits, its own
+     early mark applies, and mark_all_read(up_to => huge) run meanwhile stops below A.
   5. mark_all_read(up_to beyond the maximum) is clamped: items committed later are unread.
   6. Savepoints and rollbacks: a rolled-back insert (savepoint, nested savepoint, failed
      statement, whole transaction) produces no item; a delete or topic change rolled back to a
@@ -81,7 +85,14 @@ class CommitOrder:
         return session.value('INSERT INTO app (mp_id) VALUES (%s) RETURNING id', (mp_id,))
 
     def committed_insert(self, mp_id=1):
-        return self.insert(self.s, mp_id)
+        aid = self.insert(self.s, mp_id)
+        self.s.flush()
+        return aid
+
+    def commit(self, session):
+        """COMMIT, then wait until the numbering step has numbered it."""
+        session.execute('COMMIT')
+        session.flush()
 
     # -- scenarios ---------------------------------------------------------------------------------
 
@@ -91,8 +102,8 @@ class CommitOrder:
         ida = self.insert(a)
         b.execute('BEGIN')
         idb = self.insert(b)
-        b.execute('COMMIT')
-        a.execute('COMMIT')
+        self.commit(b)
+        self.commit(a)
         pa, pb = self.position_of(ida), self.position_of(idb)
         self.expect(pa is not None and pb is not None, '1: items of A (%s) and B (%s) are missing' % (pa, pb))
         self.expect(pb < pa, '1: B committed first but got position %d, A got %d' % (pb, pa))
@@ -104,7 +115,7 @@ class CommitOrder:
         ida = self.insert(a, 2)
         b.execute('BEGIN')
         idb = self.insert(b, 2)
-        b.execute('COMMIT')
+        self.commit(b)
         first = self.feed('u2')
         self.expect(first and first[0][1] == idb, '2: B\'s item is not the newest after B commits: %s' % first[:3])
         cursor = first[0][0]
@@ -112,7 +123,7 @@ class CommitOrder:
         for f in below:
             self.expect(self.s.value('SELECT pgfeed.count_since(%s, %s, %s)', ('u2', f, cursor)) == 0,
                         '2: count_since(%s, cursor) is not 0 before A commits' % f)
-        a.execute('COMMIT')
+        self.commit(a)
         for f, rows in below.items():
             again = self.feed('u2', f, before=cursor + 1)
             self.expect(again == rows, '2: page(%s, before => cursor + 1) changed after a late commit: %s -> %s'
@@ -140,7 +151,7 @@ class CommitOrder:
             marked = self.s.value('SELECT pgfeed.mark_all_read(%s, %s, %s)', (user, feed, up_to))
             self.expect(marked == len(visible), '3: mark_all_read(%s, %s, %s) marked %s, %d items are visible'
                         % (user, feed, up_to, marked, len(visible)))
-            a.execute('COMMIT')
+            self.commit(a)
             what = 'mark_all_read(%s, %s, up_to => %s) during A\'s transaction' % (user, feed, up_to)
             self.expect(self.s.value('SELECT pgfeed.is_read(%s, %s)', (user, ida)) is False,
                         '3: %s covered A\'s item, committed afterwards' % what)
@@ -153,34 +164,48 @@ class CommitOrder:
                         '3: a second mark_all_read(%s, %s, %s) marked %s, left %s unread' % (
                             user, feed, up_to, again, self.s.value('SELECT pgfeed.unread_count(%s, %s)', (user, feed))))
 
-    def scenario_numbered_transaction_blocks_commits(self):
-        a, b = self.a, self.b
+    def scenario_open_transaction_blocks_no_commit(self):
+        """A transaction that wrote items and holds them (SET CONSTRAINTS ALL IMMEDIATE numbered
+        them, under a lock, until 0.4.0) makes no other inserting or marking commit wait; it is
+        numbered when it commits, above them."""
+        a = self.a
         before = self.last_visible()
         a.execute('BEGIN')
         ida = self.insert(a, 4)
-        a.execute('SET CONSTRAINTS ALL IMMEDIATE')  # numbers A's item now, under the sequencer lock
-        b.execute('BEGIN')
-        idb = self.insert(b, 4)
-        commit_b = Background(lambda: b.execute('COMMIT'), 'commit B')
-        wait_blocked(self.monitor, b, '4: B\'s commit while A holds its numbered item')
-        self.expect(not commit_b.done(), '4: B committed while A held its position')
-        self.expect(self.last_visible() == before, '4: an item became visible before any commit')
-        # mark_all_read now must stop at the visible maximum, below A's (taken) position.
-        mark = Background(lambda: self.db.session('marker4').value(
-            'SELECT pgfeed.mark_all_read(%s, %s, %s)', ('u4', 'all', 10**12)), 'mark_all_read u4')
-        blocked_mark = wait_until(lambda: mark.done() or self.lock_wait_of_app('marker4'),
-                                  '4: mark_all_read to finish or block')
-        a.execute('COMMIT')
-        commit_b.join('4: B\'s commit after A committed')
-        marked = mark.join('4: mark_all_read')
-        pa, pb = self.position_of(ida), self.position_of(idb)
-        self.expect(pa == before + 1 and pb == before + 2,
-                    '4: A numbered first (%s) then B (%s), expected %d and %d' % (pa, pb, before + 1, before + 2))
-        if blocked_mark is True:  # it finished while A was still open: it must not cover A or B
-            self.expect(self.s.value('SELECT pgfeed.is_read(%s, %s)', ('u4', ida)) is False,
-                        '4: mark_all_read(up_to => 10^12) during A\'s transaction covered A\'s item')
-            self.expect(self.s.value('SELECT pgfeed.unread_count(%s)', ('u4',)) == 2,
-                        '4: after mark_all_read during A\'s transaction, unread_count is not 2 (marked %s)' % marked)
+        a.execute('SELECT pgfeed.mark_read(%s, ARRAY[%s]::bigint[])', ('u4', ida))
+        a.execute('SET CONSTRAINTS ALL IMMEDIATE')
+        others = [self.db.session('committer4_%d' % k) for k in range(4)]
+
+        def write_and_commit(sess, k):
+            sess.execute('BEGIN')
+            aid = self.insert(sess, 4)
+            sess.execute('SELECT pgfeed.mark_unread(%s, ARRAY[%s]::bigint[])', ('u4_%d' % k, aid))
+            sess.execute('COMMIT')
+            return aid
+
+        commits = [Background(lambda sess=sess, k=k: write_and_commit(sess, k), 'commit %d' % k)
+                   for k, sess in enumerate(others)]
+        waited = wait_until(lambda: all(c.done() for c in commits) or
+                            any(self.lock_wait_of_app('committer4_%d' % k) for k in range(len(others))),
+                            '4: the other commits to finish or block')
+        self.expect(waited is True, '4: a commit waited on a lock while A held its written items open')
+        ids = [c.join('4: commit %d' % k) for k, c in enumerate(commits)]
+        self.s.flush()
+        positions = sorted(self.position_of(i) for i in ids)
+        self.expect(positions == list(range(before + 1, before + 1 + len(ids))),
+                    '4: the commits made while A was open got positions %s, expected %d..' % (positions, before + 1))
+        self.expect(self.position_of(ida) is None, '4: A\'s uncommitted item is visible')
+        marked = self.s.value('SELECT pgfeed.mark_all_read(%s, %s, %s)', ('u4m', 'all', 10**12))
+        self.commit(a)
+        pa = self.position_of(ida)
+        self.expect(pa == before + len(ids) + 1, '4: A committed last but got position %s, expected %d'
+                    % (pa, before + len(ids) + 1))
+        self.expect(self.s.value('SELECT pgfeed.is_read(%s, %s)', ('u4', ida)) is True,
+                    '4: A marked its own item read before it was numbered, and it is not read')
+        self.expect(marked == before + len(ids), '4: mark_all_read(up_to => 10^12) during A\'s transaction marked '
+                    '%s, %d items were visible' % (marked, before + len(ids)))
+        self.expect(self.s.value('SELECT pgfeed.is_read(%s, %s)', ('u4m', ida)) is False,
+                    '4: mark_all_read(up_to => 10^12) during A\'s transaction covered A\'s item')
 
     def lock_wait_of_app(self, application_name):
         row = self.monitor.one("SELECT wait_event_type FROM pg_stat_activity WHERE application_name = %s",
@@ -231,7 +256,7 @@ class CommitOrder:
         a.execute('SAVEPOINT s')
         y = self.insert(a)
         a.execute('ROLLBACK TO SAVEPOINT s')
-        a.execute('COMMIT')
+        self.commit(a)
         only_new([x], 'insert rolled back to a savepoint')
         gone(y, 'insert rolled back to a savepoint')
 
@@ -244,7 +269,7 @@ class CommitOrder:
         a.execute('RELEASE SAVEPOINT s2')
         a.execute('ROLLBACK TO SAVEPOINT s1')
         x = self.insert(a)
-        a.execute('COMMIT')
+        self.commit(a)
         only_new([x], 'inserts in a released savepoint inside a rolled-back one')
         gone(y1, 'nested savepoint')
         gone(y2, 'nested savepoint')
@@ -262,7 +287,7 @@ class CommitOrder:
         except Exception:
             pass
         a.execute('ROLLBACK TO SAVEPOINT s')
-        a.execute('COMMIT')
+        self.commit(a)
         only_new([x], 'insert before a failed statement, rolled back to a savepoint')
         gone(y, 'failed savepoint')
 
@@ -280,7 +305,7 @@ class CommitOrder:
         a.execute('SAVEPOINT s')
         a.execute('DELETE FROM app WHERE id = %s', (x,))
         a.execute('ROLLBACK TO SAVEPOINT s')
-        a.execute('COMMIT')
+        self.commit(a)
         only_new([x], 'delete of a new row rolled back to a savepoint')
 
         # A committed item: a delete or a topic change rolled back to a savepoint leaves it alone.
@@ -294,7 +319,7 @@ class CommitOrder:
         a.execute('SAVEPOINT t')
         a.execute('UPDATE app SET mp_id = 2 WHERE id = %s', (z,))
         a.execute('ROLLBACK TO SAVEPOINT t')
-        a.execute('COMMIT')
+        self.commit(a)
         only_new([], 'delete and topic change of a committed item rolled back')
         self.expect(self.position_of(z) == zpos, '6: item %d moved from %d to %s' % (z, zpos, self.position_of(z)))
         self.expect(s.value('SELECT topic FROM pgfeed.page(%s, %s, 1, %s)', ('u6', 'all', zpos + 1)) == 'mp_id:1',
@@ -304,7 +329,7 @@ class CommitOrder:
         a.execute('BEGIN')
         y = self.insert(a)
         a.execute('DELETE FROM app WHERE id = %s', (y,))
-        a.execute('COMMIT')
+        self.commit(a)
         gone(y, 'insert then delete in one transaction')
         self.expect(s.value('SELECT pgfeed.count_since(%s, %s, %s)', ('u6', 'all', base)) == 0,
                     '6: count_since counts an item inserted and deleted in one transaction')
@@ -318,7 +343,7 @@ class CommitOrder:
         a.execute('DELETE FROM app WHERE id = %s', (y,))
         x = self.insert(a, 3)
         a.execute('UPDATE app SET mp_id = 4 WHERE id = %s', (x,))
-        a.execute('COMMIT')
+        self.commit(a)
         gone(y, 'insert, topic change, delete in one transaction')
         only_new([x], 'insert then topic change in one transaction', topics=['mp_id:4'])
 
@@ -458,6 +483,7 @@ class CommitOrder:
         for t in side:
             t.join(30)
         elapsed = time.monotonic() - started
+        self.s.flush()
         if errors:
             raise TestFailure('; '.join(errors))
         label = '7 (%s)' % ('mixed transactions' if mixed else 'single-row transactions')
@@ -514,7 +540,7 @@ def main():
             t.scenario_later_commit_higher_position()
             t.scenario_cursor_between_commits()
             t.scenario_mark_all_read_with_uncommitted_insert()
-            t.scenario_numbered_transaction_blocks_commits()
+            t.scenario_open_transaction_blocks_no_commit()
             t.scenario_up_to_is_clamped()
             t.scenario_savepoints_and_rollbacks()
             single = t.scenario_concurrent_inserters(mixed=False, transactions_each=INSERTS_EACH)

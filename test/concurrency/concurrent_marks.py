@@ -75,6 +75,7 @@ class ConcurrentMarks:
     def verify_user(self, user, where):
         """At rest: every count of the user equals a recomputation from is_read() over all items."""
         s = self.s
+        s.flush()  # deletes and inserts committed so far reach the feed
         s.execute('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
         try:
             flags = dict(s.all('SELECT id, pgfeed.is_read(%s, id) FROM app', (user,)))
@@ -143,8 +144,10 @@ class ConcurrentMarks:
     # -- deterministic scenarios -------------------------------------------------------------------
 
     def new_rows(self, n, mp_id=1):
-        return [r[0] for r in self.s.all('INSERT INTO app (mp_id) SELECT %s FROM generate_series(1, %s) RETURNING id',
-                                         (mp_id, n))]
+        ids = [r[0] for r in self.s.all('INSERT INTO app (mp_id) SELECT %s FROM generate_series(1, %s) RETURNING id',
+                                        (mp_id, n))]
+        self.s.flush()
+        return ids
 
     def position_of(self, user, activity_id):
         return self.s.value('SELECT position FROM pgfeed.page(%s, %s, 1000) WHERE activity_id = %s',
