@@ -8,18 +8,17 @@
 #include "arguments.hpp"
 #include "core/feed_spec.hpp"
 #include "outbox.hpp"
+#include "privilege.hpp"
 #include "spi.hpp"
 #include "worker_link.hpp"
 
 extern "C" {
-#include "catalog/namespace.h"
-#include "catalog/pg_namespace.h"
 #include "commands/trigger.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
-#include "utils/syscache.h"
+#include "utils/timestamp.h"
 }
 
 #include <optional>
@@ -166,36 +165,6 @@ std::optional<std::string> read_payload(Spi &spi, const Capture &c, HeapTuple tu
     return rows[0].text(1);
 }
 
-Oid pgfeed_owner() {
-    Oid owner = InvalidOid;
-    pg_guard([&] {
-        HeapTuple tuple = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(get_namespace_oid("pgfeed", false)));
-        if (!HeapTupleIsValid(tuple))
-            elog(ERROR, "pgfeed: schema pgfeed not found");
-        owner = reinterpret_cast<Form_pg_namespace>(GETSTRUCT(tuple))->nspowner;
-        ReleaseSysCache(tuple);
-    });
-    return owner;
-}
-
-// The pending row is written as pgfeed's owner, in a restricted operation: nothing the app
-// defines runs meanwhile (the statement reads pgfeed's tables with built-in operators only).
-class AsPgfeedOwner {
-  public:
-    AsPgfeedOwner() {
-        Oid owner = pgfeed_owner();
-        GetUserIdAndSecContext(&user_, &context_);
-        SetUserIdAndSecContext(owner, context_ | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-    }
-    ~AsPgfeedOwner() { SetUserIdAndSecContext(user_, context_); }
-    AsPgfeedOwner(const AsPgfeedOwner &) = delete;
-    AsPgfeedOwner &operator=(const AsPgfeedOwner &) = delete;
-
-  private:
-    Oid user_ = InvalidOid;
-    int context_ = 0;
-};
-
 void write_change(Spi &spi, const Capture &c, char op, const RowKey &key, const std::optional<std::string> &payload) {
     std::vector<std::string> payload_columns;
     for (int i = 3; i < c.nargs; ++i)
@@ -207,7 +176,7 @@ void write_change(Spi &spi, const Capture &c, char op, const RowKey &key, const 
     SqlArg payload_arg = payload ? text_param(*payload) : SqlArg{TEXTOID, 0, true};
     SqlArg columns = text_array_param(payload_columns);
     {
-        AsPgfeedOwner elevated;
+        AsPgfeedOwner elevated; // the statement evaluates nothing of the app's
         spi.run(insert_pending,
                 {op_arg, oid_or_null(RelationGetRelid(c.rel)), int8_param(key.activity_id), topic, created_arg,
                  payload_arg, text_param(c.args[0]), text_param(c.args[1]), text_param(c.args[2]), columns},
@@ -219,6 +188,15 @@ void write_change(Spi &spi, const Capture &c, char op, const RowKey &key, const 
                             ", which is not attached with these columns",
                         "pgfeed's triggers act only for tables attached with pgfeed.attach, as it created them.");
     note_pending_written();
+    static bool told = false;
+    if (!workers_enabled() && !told) {
+        told = true;
+        pg_guard([] {
+            ereport(NOTICE, (errmsg("pgfeed is not in shared_preload_libraries: committed rows become feed items "
+                                    "only at CALL pgfeed.flush()"),
+                             errhint("Add pgfeed to shared_preload_libraries and restart, for the numbering worker.")));
+        });
+    }
 }
 
 void capture_update(Spi &spi, const Capture &c, HeapTuple old_row, HeapTuple new_row) {

@@ -4,6 +4,7 @@
 // items above a position are a subtraction minus the few tombstones there; a user's unread items
 // above the horizon are those items plus the user's net of flipped bits.
 #include "arguments.hpp"
+#include "privilege.hpp"
 #include "spi.hpp"
 
 namespace {
@@ -45,6 +46,7 @@ SqlArg topic_or_following(const FeedSpec &feed) {
 PGFEED_FUNCTION(pgfeed_unread_count) {
     std::string user_key = user_key_arg(fcinfo, 0);
     FeedSpec feed = feed_arg(fcinfo, 1);
+    AsPgfeedOwner rights;
     Spi spi;
     auto row = feed.kind == FeedSpec::Kind::All
                    ? spi.run_one(unread_all, {text_param(user_key), SqlArg{TEXTOID, 0, true}}, true)
@@ -57,6 +59,7 @@ PGFEED_FUNCTION(pgfeed_count_since) {
     FeedSpec feed = feed_arg(fcinfo, 1);
     require_not_null(fcinfo, 2, "after");
     int64_t after = *optional_position_arg(fcinfo, 2, "after");
+    AsPgfeedOwner rights;
     Spi spi;
     auto row =
         feed.kind == FeedSpec::Kind::All

@@ -2,6 +2,7 @@
 #include "arguments.hpp"
 #include "early_marks.hpp"
 #include "outbox.hpp"
+#include "privilege.hpp"
 #include "read_state.hpp"
 
 #include <algorithm>
@@ -31,15 +32,17 @@ Statement followed_topics{"SELECT tp.topic_id FROM pgfeed.follows f JOIN pgfeed.
 Statement tombstones_between{"SELECT count(*) FROM pgfeed.items WHERE deleted AND position > $1 AND position <= $2"};
 Statement topic_by_name{"SELECT topic_id FROM pgfeed.topics WHERE name = $1"};
 
-// The numbered items of `ids`; `missing` gets the ids that have none (yet).
-std::vector<ItemRef> items_by_id(Spi &spi, const std::vector<int64_t> &ids, Oid source, std::vector<int64_t> &missing) {
+// The numbered items of `ids` in tables the caller may read; `missing` gets the ids that have none (yet).
+std::vector<ItemRef> items_by_id(Spi &spi, AsPgfeedOwner &rights, const std::vector<int64_t> &ids, Oid source,
+                                 std::vector<int64_t> &missing) {
     std::vector<ItemRef> items;
     std::map<int64_t, Oid> seen;
     for (const Row &row : spi.run(select_items_by_id, {int8_array_param(ids), oid_or_null(source)}, false)) {
         auto [it, fresh] = seen.emplace(row.int8(3), row.oid(4));
         if (!fresh && it->second != row.oid(4))
             ambiguous_id(row.int8(3));
-        items.push_back({row.int8(1), row.int4(2)});
+        if (rights.caller_may_read(row.oid(4)))
+            items.push_back({row.int8(1), row.int4(2)});
     }
     for (int64_t id : ids)
         if (!seen.count(id))
@@ -53,10 +56,11 @@ Datum mark(FunctionCallInfo fcinfo, bool to_read) {
     Oid source = optional_source_arg(fcinfo, 2);
     if (ids.empty())
         PG_RETURN_INT32(0);
+    AsPgfeedOwner rights;
     Spi spi;
     // Items first, then the reader: the order a delete takes them in, so the two never deadlock.
     std::vector<int64_t> missing;
-    std::vector<ItemRef> items = items_by_id(spi, ids, source, missing);
+    std::vector<ItemRef> items = items_by_id(spi, rights, ids, source, missing);
     Reader reader = lock_reader(spi, user_key);
     // This mark replaces any the user made before the items were numbered.
     int64_t early = forget_early_marks(spi, user_key, ids, source);
@@ -123,6 +127,7 @@ PGFEED_FUNCTION(pgfeed_mark_all_read) {
     std::string user_key = user_key_arg(fcinfo, 0);
     FeedSpec feed = feed_arg(fcinfo, 1);
     std::optional<int64_t> up_to = optional_position_arg(fcinfo, 2, "up_to");
+    AsPgfeedOwner rights;
     Spi spi;
     // Never beyond what this transaction can see: later commits get higher positions (I2).
     int64_t visible = spi.run_one(visible_last_position, {}, false)->int8(1);
@@ -177,12 +182,13 @@ PGFEED_FUNCTION(pgfeed_is_read) {
     require_not_null(fcinfo, 1, "activity_id");
     int64_t id = PG_GETARG_INT64(1);
     Oid source = optional_source_arg(fcinfo, 2);
+    AsPgfeedOwner rights;
     Spi spi;
     std::vector<Row> rows = spi.run(select_item_by_id, {int8_param(id), oid_or_null(source)}, true);
-    if (rows.empty())
-        PG_RETURN_NULL(); // no such item: neither read nor unread
     if (rows.size() > 1)
         ambiguous_id(id);
+    if (rows.empty() || !rights.caller_may_read(rows[0].oid(3)))
+        PG_RETURN_NULL(); // no such item, or none the caller may see: neither read nor unread
     int64_t position = rows[0].int8(1);
     Reader reader = load_reader(spi, user_key);
     ChunkCache bits(spi, reader, true);

@@ -5,6 +5,7 @@
 // one step (a heavy reader's thousands of marks cost one chunk fetch), and below the horizon only
 // positions with a bit are visited.
 #include "arguments.hpp"
+#include "privilege.hpp"
 #include "read_state.hpp"
 
 extern "C" {
@@ -109,8 +110,8 @@ class FeedCursor {
     std::deque<PageRow> buffer_;
 };
 
-std::vector<PageRow> read_page(Spi &spi, const std::string &user_key, const FeedSpec &feed, int page_size,
-                               int64_t before, bool unread_only) {
+std::vector<PageRow> read_page(Spi &spi, AsPgfeedOwner &rights, const std::string &user_key, const FeedSpec &feed,
+                               int page_size, int64_t before, bool unread_only) {
     Reader reader = load_reader(spi, user_key);
     std::vector<PageRow> page;
     if (feed.kind == FeedSpec::Kind::Following && !reader.exists)
@@ -133,6 +134,8 @@ std::vector<PageRow> read_page(Spi &spi, const std::string &user_key, const Feed
         std::optional<PageRow> item = cursor.next();
         if (!item)
             break;
+        if (!rights.caller_may_read(item->source))
+            continue;
         const int64_t position = item->position;
         const bool covered = position <= reader.horizon;
         item->is_read = covered != bits.test(position);
@@ -172,8 +175,9 @@ PGFEED_FUNCTION(pgfeed_page) {
 
     std::vector<PageRow> page;
     {
+        AsPgfeedOwner rights;
         Spi spi;
-        page = read_page(spi, user_key, feed, page_size, before.value_or(std::numeric_limits<int64_t>::max()),
+        page = read_page(spi, rights, user_key, feed, page_size, before.value_or(std::numeric_limits<int64_t>::max()),
                          unread_only);
     }
     pg_guard([&] { InitMaterializedSRF(fcinfo, 0); });

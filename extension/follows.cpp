@@ -1,5 +1,6 @@
 // follow and unfollow: the topics of a user's 'following' feed.
 #include "arguments.hpp"
+#include "privilege.hpp"
 #include "read_state.hpp"
 
 namespace {
@@ -16,6 +17,7 @@ Statement delete_follow{"DELETE FROM pgfeed.follows f USING pgfeed.readers r "
 PGFEED_FUNCTION(pgfeed_follow) {
     std::string user_key = user_key_arg(fcinfo, 0);
     std::string topic = topic_arg(fcinfo, 1);
+    AsPgfeedOwner rights;
     Spi spi;
     if (!spi.run_one(topic_column_attached, {text_param(topic_column(topic))}, false))
         throw FeedError(ERRCODE_UNDEFINED_OBJECT,
@@ -29,6 +31,7 @@ PGFEED_FUNCTION(pgfeed_follow) {
 PGFEED_FUNCTION(pgfeed_unfollow) {
     std::string user_key = user_key_arg(fcinfo, 0);
     std::string topic = topic_arg(fcinfo, 1);
+    AsPgfeedOwner rights;
     Spi spi;
     spi.run(delete_follow, {text_param(user_key), text_param(topic)}, false);
     PG_RETURN_BOOL(spi.processed() > 0);

@@ -37,9 +37,10 @@ COMMENT ON TABLE pgfeed.sequencer IS
 
 -- The capture trigger now runs with the rights of the role that writes the row: the payload is
 -- built as that role, and only the write into pgfeed.pending is done with pgfeed's rights.
+-- It refuses every table that is not attached; and creating a trigger needs EXECUTE, which only
+-- the administrators who attach tables have.
 ALTER FUNCTION pgfeed._capture() SECURITY INVOKER;
-REVOKE ALL ON FUNCTION pgfeed._capture() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION pgfeed._capture() TO PUBLIC; -- it refuses every table not attached
+REVOKE ALL ON FUNCTION pgfeed._capture(), pgfeed._refuse_truncate() FROM PUBLIC;
 
 -- Payload columns become JSON in the capture trigger; json_build_object would call a cast to json
 -- of a type someone else defined, so only built-in types (and domains and arrays of them) qualify.
@@ -200,3 +201,83 @@ CREATE PROCEDURE pgfeed.flush()
 CREATE FUNCTION pgfeed.worker_running() RETURNS bool
     LANGUAGE c STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'pgfeed_worker_running';
+
+-- Least privilege. Nothing that reads or changes a user's state is granted to PUBLIC; the
+-- administrator grants these roles (like pg_monitor), which every database with pgfeed shares:
+--   pgfeed_reader  pages, counts, is_read, following
+--   pgfeed_app     pgfeed_reader, and marks, follows and flush
+--   pgfeed_bridge  the notifier's bridge: moving the outbox into Redis
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pgfeed_reader') THEN
+        CREATE ROLE pgfeed_reader NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pgfeed_app') THEN
+        CREATE ROLE pgfeed_app NOLOGIN IN ROLE pgfeed_reader;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pgfeed_bridge') THEN
+        CREATE ROLE pgfeed_bridge NOLOGIN;
+    END IF;
+END
+$$;
+
+-- The functions run with the caller's rights, so that they know who calls: a page shows, and a
+-- mark touches, only items of tables the caller may SELECT. Their reads and writes of pgfeed's
+-- tables run as pgfeed's owner, inside the C code (privilege.cpp).
+ALTER FUNCTION pgfeed.page(text, text, int, bigint, bool) SECURITY INVOKER;
+ALTER FUNCTION pgfeed.unread_count(text, text) SECURITY INVOKER;
+ALTER FUNCTION pgfeed.count_since(text, text, bigint) SECURITY INVOKER;
+ALTER FUNCTION pgfeed.is_read(text, bigint, regclass) SECURITY INVOKER;
+ALTER FUNCTION pgfeed.mark_read(text, bigint[], regclass) SECURITY INVOKER;
+ALTER FUNCTION pgfeed.mark_unread(text, bigint[], regclass) SECURITY INVOKER;
+ALTER FUNCTION pgfeed.mark_all_read(text, text, bigint) SECURITY INVOKER;
+ALTER FUNCTION pgfeed.follow(text, text) SECURITY INVOKER;
+ALTER FUNCTION pgfeed.unfollow(text, text) SECURITY INVOKER;
+
+-- following honours pgfeed.user_key like every other per-user function.
+CREATE OR REPLACE FUNCTION pgfeed.following(user_key text) RETURNS SETOF text
+    LANGUAGE plpgsql STABLE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    ROWS 10
+AS $$
+DECLARE
+    restricted text := pg_catalog.current_setting('pgfeed.user_key', true);
+BEGIN
+    IF user_key IS NULL THEN
+        RAISE EXCEPTION 'pgfeed: user_key must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Pass the app''s user id as text.';
+    END IF;
+    IF coalesce(restricted, '') <> '' AND restricted <> user_key THEN
+        RAISE EXCEPTION 'pgfeed: pgfeed.user_key restricts this session to another user'
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'The session may only read and change the state of the user named by pgfeed.user_key.';
+    END IF;
+    RETURN QUERY SELECT f.topic FROM pgfeed.follows f JOIN pgfeed.readers r USING (user_id)
+                  WHERE r.user_key = following.user_key ORDER BY f.topic;
+END
+$$;
+
+REVOKE ALL ON FUNCTION pgfeed.page(text, text, int, bigint, bool), pgfeed.unread_count(text, text),
+    pgfeed.count_since(text, text, bigint), pgfeed.is_read(text, bigint, regclass), pgfeed.following(text),
+    pgfeed.mark_read(text, bigint[], regclass), pgfeed.mark_unread(text, bigint[], regclass),
+    pgfeed.mark_all_read(text, text, bigint), pgfeed.follow(text, text), pgfeed.unfollow(text, text),
+    pgfeed.worker_running() FROM PUBLIC;
+REVOKE ALL ON PROCEDURE pgfeed.flush() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgfeed.page(text, text, int, bigint, bool), pgfeed.unread_count(text, text),
+    pgfeed.count_since(text, text, bigint), pgfeed.is_read(text, bigint, regclass), pgfeed.following(text),
+    pgfeed.worker_running() TO pgfeed_reader;
+GRANT EXECUTE ON FUNCTION pgfeed.mark_read(text, bigint[], regclass), pgfeed.mark_unread(text, bigint[], regclass),
+    pgfeed.mark_all_read(text, text, bigint), pgfeed.follow(text, text), pgfeed.unfollow(text, text)
+    TO pgfeed_app;
+GRANT EXECUTE ON PROCEDURE pgfeed.flush() TO pgfeed_app, pgfeed_bridge;
+GRANT EXECUTE ON FUNCTION pgfeed.bridge_start(text), pgfeed.events_between(pg_snapshot, pg_snapshot, bigint, int),
+    pgfeed.bridge_moved(text, pg_snapshot), pgfeed.drop_bridge(text) TO pgfeed_bridge;
+
+-- Without the worker, committed rows wait for CALL pgfeed.flush().
+DO $$
+BEGIN
+    IF pg_catalog.strpos(pg_catalog.current_setting('shared_preload_libraries'), 'pgfeed') = 0 THEN
+        RAISE NOTICE 'pgfeed is not in shared_preload_libraries: committed rows become feed items only at CALL pgfeed.flush()'
+            USING HINT = 'Add pgfeed to shared_preload_libraries and restart, for the numbering worker.';
+    END IF;
+END
+$$;

@@ -30,15 +30,30 @@ SELECT refusal($$SELECT * FROM pgfeed.page('u3')$$);
 RESET pgfeed.user_key;
 SELECT pgfeed.unread_count('u3') >= 0 AS any_user_again;
 
--- An unprivileged role reaches read state only through the functions.
+-- An unprivileged role reaches read state only through the functions, and those only once it
+-- is granted pgfeed_reader or pgfeed_app: nothing is granted to PUBLIC.
 CREATE ROLE feed_app;
+GRANT SELECT ON activities TO feed_app;
 SET ROLE feed_app;
 SELECT refusal($$SELECT * FROM pgfeed.read_chunks$$);
 SELECT refusal($$UPDATE pgfeed.readers SET horizon = 0$$);
+SELECT refusal($$SELECT pgfeed.unread_count('u2')$$);
+SELECT refusal($$SELECT pgfeed.mark_read('u2', ARRAY[1]::bigint[])$$);
+SELECT refusal($$SELECT * FROM pgfeed.following('u2')$$);
+SELECT refusal($$CALL pgfeed.flush()$$);
+RESET ROLE;
+GRANT pgfeed_reader TO feed_app;
+SET ROLE feed_app;
 SELECT pgfeed.unread_count('u2');
+SELECT refusal($$SELECT pgfeed.mark_read('u2', ARRAY[1]::bigint[])$$);
+RESET ROLE;
+GRANT pgfeed_app TO feed_app;
+SET ROLE feed_app;
+SELECT pgfeed.mark_unread('u2', ARRAY[-1]::bigint[]) AS may_mark;
 SELECT refusal($$SELECT pgfeed.attach('activities', 'mp_id')$$);
 CALL pgfeed.flush();
 RESET ROLE;
+REVOKE SELECT ON activities FROM feed_app;
 
 -- A hostile search_path cannot redirect the functions: an operator that lies about equality in
 -- a schema searched first changes nothing.
@@ -49,4 +64,5 @@ SET search_path = hostile, public, pg_catalog;
 SELECT pgfeed.unread_count('u2'), pgfeed.unread_count('nobody-at-all');
 RESET search_path;
 DROP SCHEMA hostile CASCADE;
+REVOKE pgfeed_app, pgfeed_reader FROM feed_app;
 DROP ROLE feed_app;
