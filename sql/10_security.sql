@@ -107,4 +107,5 @@ REVOKE pgfeed_app FROM esc_mallory;
 SELECT pgfeed.detach('esc.posts') >= 0, pgfeed.detach('esc.moods') >= 0;
 CALL pgfeed.flush();
 DROP SCHEMA esc CASCADE;
+DROP TABLE pg_temp.fake;
 DROP ROLE esc_owner, esc_mallory;
