@@ -59,6 +59,7 @@ class Setup:
 
     def insert(self, n):
         query(self.db.name, "INSERT INTO activities (mp_id, kind) SELECT g, 'vote' FROM generate_series(1, %s) g", (n,))
+        query(self.db.name, 'CALL pgfeed.flush()')  # numbered: their events are in the outbox
 
     def logged(self, words):
         with open(self.notifier.log_path) as log:

@@ -163,9 +163,9 @@ class Workload:
                 conn.close()
 
     def _settle(self, txn, committed):
-        """Keeps `live` in step: new rows once committed, picked rows back when not deleted."""
+        """Keeps `live` in step: new rows once committed and numbered, picked rows back when not deleted."""
         with self.lock:
-            if txn.op == 'insert' and committed:
+            if txn.op == 'insert' and committed and txn.commit_returned is not None:  # numbered: may be marked
                 self.live.extend(txn.ids)
             elif txn.op == 'delete' and not committed:
                 self.live.extend(txn.ids)
@@ -222,8 +222,17 @@ class Workload:
                 txn.outcome = 'rolled_back'
             else:
                 cur.execute('COMMIT')
-                txn.commit_returned = time.monotonic()
                 txn.outcome = 'committed'
+                if op in ('insert', 'delete'):
+                    # Activity events are written when the numbering step takes the change: wait for
+                    # it, so that "committed" means "its events exist" as it does for marks.
+                    try:
+                        cur.execute('CALL pgfeed.flush()')
+                    except psycopg2.Error as e:
+                        if not connection_lost(conn, e):
+                            raise
+                        return txn  # committed, but when its events came is unknown
+                txn.commit_returned = time.monotonic()
         except (psycopg2.Error, WorkloadAnomaly) as e:
             if isinstance(e, psycopg2.Error) and connection_lost(conn, e):
                 txn.outcome = 'unknown'
