@@ -15,6 +15,9 @@ namespace pgfeed {
 namespace {
 
 Statement anything_to_do{"SELECT EXISTS (SELECT FROM pgfeed.pending) OR EXISTS (SELECT FROM pgfeed.early_marks)"};
+// After a restore the counter row is new (pg_dump leaves it out) while the items are back.
+Statement restore_counter{"UPDATE pgfeed.sequencer s SET last_position = x.top "
+                          "FROM (SELECT max(position) AS top FROM pgfeed.items) x WHERE s.last_position < x.top"};
 Statement lock_counter{"SELECT last_position FROM pgfeed.sequencer FOR UPDATE"};
 Statement advance_counter{"UPDATE pgfeed.sequencer SET last_position = $1"};
 // One statement, one snapshot: rows of transactions still running are not visible, and wait for
@@ -211,6 +214,7 @@ int64_t number_items(Spi &spi, std::vector<Change> &items, const std::map<std::s
 } // namespace
 
 int64_t number_round(Spi &spi) {
+    spi.run(restore_counter, {}, false);
     // Idle rounds cost one read: no row lock, so no transaction id and no WAL.
     if (!spi.run_one(anything_to_do, {}, false)->boolean(1))
         return 0;

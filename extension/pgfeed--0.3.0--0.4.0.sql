@@ -281,3 +281,21 @@ BEGIN
     END IF;
 END
 $$;
+
+-- pg_dump carries pgfeed's state with the app's tables. The counter row is left out: CREATE
+-- EXTENSION makes it at restore, and the numbering step raises it to the highest restored
+-- position before it numbers anything (numbering.cpp).
+DO $$
+DECLARE
+    t regclass;
+BEGIN
+    -- One statement each: every call rewrites pgfeed's row of pg_extension.
+    FOREACH t IN ARRAY ARRAY['pgfeed.sources', 'pgfeed.topics', 'pgfeed.items', 'pgfeed.readers',
+                             'pgfeed.read_chunks', 'pgfeed.topic_nets', 'pgfeed.follows', 'pgfeed.events',
+                             'pgfeed.bridges', 'pgfeed.pending', 'pgfeed.early_marks', 'pgfeed.events_event_id_seq',
+                             'pgfeed.pending_change_id_seq', 'pgfeed.topics_topic_id_seq',
+                             'pgfeed.readers_user_id_seq']::regclass[] LOOP
+        PERFORM pg_catalog.pg_extension_config_dump(t, '');
+    END LOOP;
+END
+$$;
