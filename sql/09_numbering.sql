@@ -37,8 +37,8 @@ SELECT max(event_id) AS last_event FROM pgfeed.events \gset
 BEGIN;
 INSERT INTO posts VALUES (9004, 1, 'gone', '2026-05-04');
 SELECT pgfeed.mark_read('author', ARRAY[9004]::bigint[]) AS recorded;
-COMMIT;
 DELETE FROM posts WHERE id = 9004;
+COMMIT;
 CALL pgfeed.flush();
 SELECT pgfeed.is_read('author', 9004) AS no_item, (SELECT count(*) FROM pgfeed.early_marks) AS early_marks_left;
 SELECT count(*) AS events_of_9004 FROM pgfeed.events WHERE event_id > :last_event AND data LIKE '%"activity_id" : 9004,%';
