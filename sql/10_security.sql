@@ -103,6 +103,12 @@ COMMIT;
 SELECT current_setting('pgfeed.user_key') = '' AS unrestricted_after_commit;
 RESET ROLE;
 
+-- What an operator checks: PUBLIC may run payload only (it reads rows with the caller's rights).
+SELECT p.proname AS public_may_run FROM pg_proc p
+ WHERE p.pronamespace = 'pgfeed'::regnamespace AND has_function_privilege('public', p.oid, 'EXECUTE') ORDER BY 1;
+SELECT p.proname AS runs_as_owner FROM pg_proc p WHERE p.pronamespace = 'pgfeed'::regnamespace AND p.prosecdef
+ ORDER BY 1;
+
 REVOKE pgfeed_app FROM esc_mallory;
 SELECT pgfeed.detach('esc.posts') >= 0, pgfeed.detach('esc.moods') >= 0;
 CALL pgfeed.flush();
