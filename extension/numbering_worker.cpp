@@ -4,9 +4,12 @@
 // pgfeed is not installed) and again whenever a commit finds its database without one. A worker
 // runs passes: when woken by a commit or a flush, or once a second in case a wake-up went to
 // nobody, it numbers in rounds until nothing visible is left, then answers the flush calls that
-// were waiting, and rings the bridge for events the marks wrote. It leaves two seconds without
-// work, so an idle database keeps no session (DROP DATABASE needs none); the next commit brings it
-// back. Only on a primary: BgWorkerStart_RecoveryFinished keeps both off hot standbys.
+// were waiting, and rings the bridge for events the marks wrote; every ten seconds, and before it
+// leaves, it also deletes a bounded share of the read state that mark_all_read retired (what
+// pgfeed.compact() does). It leaves two seconds
+// without work, so an idle database keeps no session (DROP DATABASE needs none); the next commit brings it back. Only
+// on a primary: BgWorkerStart_RecoveryFinished keeps both off hot standbys.
+#include "housekeeping.hpp"
 #include "numbering.hpp"
 #include "outbox.hpp"
 #include "schema_version.hpp"
@@ -46,6 +49,9 @@ constexpr long kPollMs = 1000;
 // Shorter than the 5 s that DROP DATABASE waits for the sessions of a database to leave.
 constexpr long kIdleExitMs = 2000;
 constexpr long kRetryAfterErrorMs = 1000;
+// Housekeeping while the worker is up: at most this much retired read state per step.
+constexpr long kHousekeepingMs = 10000;
+constexpr int kCompactRows = 5000;
 
 void fill_worker(BackgroundWorker &w, const char *function, const char *name) {
     memset(&w, 0, sizeof w);
@@ -62,9 +68,13 @@ void launch_worker(Oid database) {
     fill_worker(w, "pgfeed_worker_main", "pgfeed numbering");
     w.bgw_restart_time = BGW_NEVER_RESTART; // the launcher starts it again when needed
     w.bgw_main_arg = ObjectIdGetDatum(database);
-    if (!RegisterDynamicBackgroundWorker(&w, nullptr))
-        ereport(WARNING, (errmsg("pgfeed: no background worker slot for the numbering worker of database %u", database),
-                          errhint("Raise max_worker_processes: pgfeed needs one plus one per database using it.")));
+    if (!RegisterDynamicBackgroundWorker(&w, nullptr)) {
+        ereport(LOG, (errmsg("pgfeed: no background worker slot free for the numbering worker of database %u, "
+                             "retrying",
+                             database),
+                      errhint("Raise max_worker_processes: pgfeed needs one plus one per database using it.")));
+        want_worker(database);
+    }
 }
 
 void launch_for_every_database() {
@@ -81,8 +91,9 @@ void launch_for_every_database() {
     table_endscan(scan);
     table_close(rel, AccessShareLock);
     CommitTransactionCommand();
+    // Launched from the loop, as many at a time as background worker slots allow.
     for (int i = 0; i < count; ++i)
-        launch_worker(databases[i]);
+        want_worker(databases[i]);
 }
 
 void set_worker_settings() {
@@ -106,21 +117,29 @@ bool extension_ready() {
     return ready;
 }
 
-// One transaction: a round, or only the bridge's bell. False after an error, which is logged.
-bool run_round(int64_t &consumed, bool ring) {
-    consumed = 0;
+enum class Step { Round, RoundAndBell, Housekeeping };
+
+// One transaction: a round (and the bridge's bell), or housekeeping. False after an error, which
+// is logged.
+bool run_step(Step step, int64_t &done) {
+    done = 0;
     SetCurrentStatementStartTimestamp();
     StartTransactionCommand();
     PushActiveSnapshot(GetTransactionSnapshot());
-    pgstat_report_activity(STATE_RUNNING, "pgfeed: numbering round");
+    pgstat_report_activity(STATE_RUNNING,
+                           step == Step::Housekeeping ? "pgfeed: housekeeping" : "pgfeed: numbering round");
     std::string failure;
     ErrorData *pg_error = nullptr;
     try {
         Spi spi;
-        consumed = number_round(spi);
-        if (ring) {
-            note_events_written();
-            ring_bridge_if_published();
+        if (step == Step::Housekeeping) {
+            done = compact_some(spi, kCompactRows);
+        } else {
+            done = number_round(spi);
+            if (step == Step::RoundAndBell) {
+                note_events_written();
+                ring_bridge_if_published();
+            }
         }
     } catch (const PgError &e) {
         pg_error = e.data;
@@ -131,7 +150,8 @@ bool run_round(int64_t &consumed, bool ring) {
         // The C++ frames are gone: report, roll back, and let the next pass try again.
         if (pg_error)
             failure = pg_error->message ? pg_error->message : "unknown error";
-        ereport(WARNING, (errmsg("pgfeed: numbering round failed, retrying: %s", failure.c_str())));
+        ereport(WARNING, (errmsg("pgfeed: %s failed, retrying: %s",
+                                 step == Step::Housekeeping ? "housekeeping" : "numbering round", failure.c_str())));
         AbortCurrentTransaction();
         pgstat_report_activity(STATE_IDLE, nullptr);
         return false;
@@ -175,9 +195,9 @@ void pgfeed_launcher_main(Datum) {
     launch_for_every_database();
     Oid wanted[kMaxDatabases];
     for (;;) {
-        wait_latch(kPollMs);
         for (int i = 0, n = take_wanted_databases(wanted); i < n; ++i)
             launch_worker(wanted[i]);
+        wait_latch(kPollMs);
     }
 }
 
@@ -187,10 +207,14 @@ void pgfeed_worker_main(Datum main_arg) {
     BackgroundWorkerUnblockSignals();
     BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(main_arg), InvalidOid, 0);
     set_worker_settings();
-    if (!extension_ready() || !claim_slot())
+    if (!extension_ready()) {
+        forget_database();
+        proc_exit(0);
+    }
+    if (!claim_slot())
         proc_exit(0);
 
-    TimestampTz last_work = GetCurrentTimestamp(), last_round = 0, last_poll = 0;
+    TimestampTz last_work = GetCurrentTimestamp(), last_round = 0, last_poll = 0, last_housekeeping = 0;
     for (;;) {
         const TimestampTz now = GetCurrentTimestamp();
         const bool poll = TimestampDifferenceExceeds(last_poll, now, kPollMs);
@@ -202,10 +226,15 @@ void pgfeed_worker_main(Datum main_arg) {
                 last_poll = now;
             bool ring = pass.events_written, failed = false;
             for (int64_t consumed = 1; consumed > 0 && !failed; ring = false) {
-                failed = !run_round(consumed, ring);
+                failed = !run_step(ring ? Step::RoundAndBell : Step::Round, consumed);
                 last_round = GetCurrentTimestamp();
                 if (consumed > 0 || ring)
                     last_work = last_round;
+            }
+            if (!failed && TimestampDifferenceExceeds(last_housekeeping, last_round, kHousekeepingMs)) {
+                int64_t compacted = 0;
+                failed = !run_step(Step::Housekeeping, compacted);
+                last_housekeeping = GetCurrentTimestamp();
             }
             if (failed) {
                 wait_latch(kRetryAfterErrorMs);
@@ -213,8 +242,11 @@ void pgfeed_worker_main(Datum main_arg) {
             }
         }
         end_pass(pass.ticket);
-        if (TimestampDifferenceExceeds(last_work, GetCurrentTimestamp(), kIdleExitMs))
+        if (TimestampDifferenceExceeds(last_work, GetCurrentTimestamp(), kIdleExitMs)) {
+            int64_t compacted = 0;
+            (void)run_step(Step::Housekeeping, compacted); // what the last marks retired
             proc_exit(0); // the slot is released on exit; the next commit brings a worker back
+        }
         wait_latch(kPollMs);
     }
 }

@@ -242,10 +242,26 @@ int take_wanted_databases(Oid *out) {
         if (slot.database != InvalidOid && slot.wanted && slot.worker_pid == 0 &&
             TimestampDifferenceExceeds(slot.launched_at, now, kRelaunchMs)) {
             slot.launched_at = now;
+            slot.wanted = false;
             out[count++] = slot.database;
         }
     SpinLockRelease(&shared->mutex);
     return count;
+}
+
+void want_worker(Oid database) {
+    SpinLockAcquire(&shared->mutex);
+    if (Slot *slot = find_slot(database, true))
+        slot->wanted = true;
+    SpinLockRelease(&shared->mutex);
+}
+
+void forget_database() {
+    SpinLockAcquire(&shared->mutex);
+    Slot *slot = find_slot(MyDatabaseId, false);
+    if (slot && slot->worker_pid == 0)
+        slot->database = InvalidOid;
+    SpinLockRelease(&shared->mutex);
 }
 
 } // namespace pgfeed

@@ -47,8 +47,12 @@ PassStart begin_pass();
 void end_pass(uint64_t ticket);
 
 // The launcher's side: databases that asked for a worker while none ran, at most kMaxDatabases.
+// Taking them clears the wish; a launch that finds no free background worker wishes again.
 constexpr int kMaxDatabases = 64;
 void set_launcher_latch(Latch *latch);
 int take_wanted_databases(Oid *out);
+void want_worker(Oid database);
+// A worker in a database without pgfeed frees its database's slot.
+void forget_database();
 
 } // namespace pgfeed

@@ -12,6 +12,8 @@ every check polls the feed with a deadline.
      what was committed meanwhile.
   3. A worker killed with SIGKILL (the server restarts every session): the launcher starts a
      worker again, and the rows committed before the kill become items.
+  4. Housekeeping: read state that mark_all_read retired is deleted by the worker, nobody calling
+     pgfeed.compact().
 """
 import os
 import signal
@@ -131,6 +133,24 @@ def scenario_killed(db, app, worker):
     expect(got == list(range(got[0], got[0] + len(ids))), '3: positions after the crash have holes: %s' % got)
 
 
+def scenario_housekeeping(db, app, worker):
+    ids = [app.value('INSERT INTO app (mp_id) VALUES (1) RETURNING id') for _ in range(3)]
+    app.flush()
+    app.execute("INSERT INTO app (mp_id) SELECT 1 FROM generate_series(1, 2100)")
+    app.flush()
+    spread = app.all("SELECT activity_id FROM pgfeed.page('observer', 'all', 1000)")[::50]
+    app.execute('SELECT pgfeed.mark_read(%s, %s)', ('tidy', ids + [r[0] for r in spread]))
+    app.execute("SELECT pgfeed.mark_all_read('tidy')")
+
+    def retired():
+        return app.value('SELECT count(*) FROM pgfeed.read_chunks c JOIN pgfeed.readers r USING (user_id) '
+                         'WHERE r.user_key = %s AND c.generation <> r.generation', ('tidy',))
+    expect(retired() > 0, '4: test bug: mark_all_read retired no read state')
+    worker.running_pid(app)
+    wait_until(lambda: retired() == 0, '4: the worker to delete the retired read state', timeout=30, interval=0.2)
+    expect(app.value("SELECT pgfeed.unread_count('tidy')") == 1, '4: the unread count changed with housekeeping')
+
+
 def main():
     def body(holder):
         with TestDatabase('worker') as db:
@@ -143,7 +163,8 @@ def main():
             scenario_paused(db, app, worker)
             scenario_terminated(db, app, worker)
             scenario_killed(db, app, worker)
-            return '3 scenarios'
+            scenario_housekeeping(db, db.session('app2'), Worker(db))  # the crash ended the old sessions
+            return '4 scenarios'
 
     return run_main(LABEL, body, watchdog_seconds=150)
 
