@@ -152,6 +152,8 @@ class Workload:
                     self._settle(txn, self._committed(txn.key))
                 else:
                     self._settle(txn, txn.outcome == 'committed')
+                    if conn.closed:  # lost while waiting for the numbering of a committed transaction
+                        conn = self._connect(name)
                 with self.lock:
                     self.txns.append(txn)
                 time.sleep(rng.uniform(0, 0.004))  # pacing: keeps the event rate modest
