@@ -3,6 +3,7 @@
 #include "arguments.hpp"
 #include "outbox.hpp"
 #include "read_state.hpp"
+#include "worker_link.hpp"
 
 #include <algorithm>
 #include <map>
@@ -50,6 +51,7 @@ int64_t record_early_marks(Spi &spi, const std::string &user_key, const std::vec
     if (found_ids.empty())
         return 0;
     spi.run(record_marks, {text_param(user_key), int8_array_param(found_ids), oid_array_param(found_sources)}, false);
+    note_pending_written(); // a round applies them, perhaps one that has numbered the item already
     return static_cast<int64_t>(spi.processed());
 }
 

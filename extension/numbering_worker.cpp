@@ -117,29 +117,43 @@ bool extension_ready() {
     return ready;
 }
 
-enum class Step { Round, RoundAndBell, Housekeeping };
+enum class Step { Round, Bell, Housekeeping };
 
-// One transaction: a round (and the bridge's bell), or housekeeping. False after an error, which
-// is logged.
+const char *step_name(Step step) {
+    switch (step) {
+    case Step::Round:
+        return "numbering round";
+    case Step::Bell:
+        return "bell";
+    case Step::Housekeeping:
+        return "housekeeping";
+    }
+    return "step";
+}
+
+// One transaction: a round, the bridge's bell for events the marks wrote, or housekeeping. False
+// after an error, which is logged.
 bool run_step(Step step, int64_t &done) {
     done = 0;
     SetCurrentStatementStartTimestamp();
     StartTransactionCommand();
     PushActiveSnapshot(GetTransactionSnapshot());
-    pgstat_report_activity(STATE_RUNNING,
-                           step == Step::Housekeeping ? "pgfeed: housekeeping" : "pgfeed: numbering round");
+    pgstat_report_activity(STATE_RUNNING, step_name(step));
     std::string failure;
     ErrorData *pg_error = nullptr;
     try {
         Spi spi;
-        if (step == Step::Housekeeping) {
-            done = compact_some(spi, kCompactRows);
-        } else {
+        switch (step) {
+        case Step::Round:
             done = number_round(spi);
-            if (step == Step::RoundAndBell) {
-                note_events_written();
-                ring_bridge_if_published();
-            }
+            break;
+        case Step::Bell:
+            note_events_written();
+            ring_bridge_if_published();
+            break;
+        case Step::Housekeeping:
+            done = compact_some(spi, kCompactRows);
+            break;
         }
     } catch (const PgError &e) {
         pg_error = e.data;
@@ -150,8 +164,7 @@ bool run_step(Step step, int64_t &done) {
         // The C++ frames are gone: report, roll back, and let the next pass try again.
         if (pg_error)
             failure = pg_error->message ? pg_error->message : "unknown error";
-        ereport(WARNING, (errmsg("pgfeed: %s failed, retrying: %s",
-                                 step == Step::Housekeeping ? "housekeeping" : "numbering round", failure.c_str())));
+        ereport(WARNING, (errmsg("pgfeed: %s failed, retrying: %s", step_name(step), failure.c_str())));
         AbortCurrentTransaction();
         pgstat_report_activity(STATE_IDLE, nullptr);
         return false;
@@ -219,18 +232,26 @@ void pgfeed_worker_main(Datum main_arg) {
         const TimestampTz now = GetCurrentTimestamp();
         const bool poll = TimestampDifferenceExceeds(last_poll, now, kPollMs);
         PassStart pass = begin_pass();
-        if (pass.work_requested || pass.events_written || poll) {
+        // Commits wrote changes (or a flush waits): number. Marks only wrote events: ring the bridge.
+        const bool number = pass.work_requested || poll;
+        if (number || pass.events_written) {
             if (!TimestampDifferenceExceeds(last_round, now, kRoundIntervalMs))
                 pg_usleep(kRoundIntervalMs * 1000L);
             if (poll)
                 last_poll = now;
-            bool ring = pass.events_written, failed = false;
-            for (int64_t consumed = 1; consumed > 0 && !failed; ring = false) {
-                failed = !run_step(ring ? Step::RoundAndBell : Step::Round, consumed);
-                last_round = GetCurrentTimestamp();
-                if (consumed > 0 || ring)
-                    last_work = last_round;
+            bool failed = false, numbered = false;
+            for (int64_t consumed = number ? 1 : 0; consumed > 0 && !failed;) {
+                failed = !run_step(Step::Round, consumed);
+                numbered |= consumed > 0;
             }
+            // A round that numbered something rang already, and the bridge reads every event.
+            if (!failed && pass.events_written && !numbered) {
+                int64_t unused = 0;
+                failed = !run_step(Step::Bell, unused);
+            }
+            last_round = GetCurrentTimestamp();
+            if (numbered || pass.events_written)
+                last_work = last_round;
             if (!failed && TimestampDifferenceExceeds(last_housekeeping, last_round, kHousekeepingMs)) {
                 int64_t compacted = 0;
                 failed = !run_step(Step::Housekeeping, compacted);
