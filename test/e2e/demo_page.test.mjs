@@ -87,6 +87,7 @@ async function waitBadgesMatchSql(what, ms = 15000) {
 async function insertActivity(mpId, type = 'vote') {
   const id = Number(await servers.sql(
     `INSERT INTO activities (type, mp_id, bill_id, created_at) VALUES ('${type}', ${mpId}, 3, now()) RETURNING id`));
+  await servers.sql('CALL pgfeed.flush()'); // numbered after commit: wait for its position
   const position = Number(await servers.sql(
     `SELECT position FROM pgfeed.items WHERE activity_id = ${id} AND source = 'activities'::regclass AND NOT deleted`));
   inserted.push({ id, position });
