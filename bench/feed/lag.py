@@ -10,10 +10,13 @@ appendfsync everysec) and one pgfeed-notifier with its default settings (test/no
 Each phase: a paced generator (1 connection at 100 inserts/s, 4 at 1,000/s) commits one-row INSERT
 transactions on a fixed schedule and records, per row, the moment its COMMIT returned. Two other
 processes watch:
-  - a poller calls pgfeed.page('<a reader>', 'all', 50) from its own session every millisecond
-    (paging down while a page holds only new items) and records when it first returns each item:
-    visible in page means returned by the function apps call, not inferred from a counter, and the
-    time taken is when the call returned (an upper bound, the poll interval the resolution);
+  - a poller calls pgfeed.page('<a reader>', 'all', 20) from its own session every millisecond
+    (paging down while a page holds only new items) and records when it first returns each item.
+    Visible in page means returned by the function apps call to show it, for that very item: a
+    counter (count_since, the highest position) says that something new is there, not which item,
+    and on a write path that numbers after commit a counter could run ahead of what a page
+    returns. The time taken is when the call returned, an upper bound (the poll interval and the
+    call's duration are the resolution, both in the report);
   - a reader sits in XREAD BLOCK on the stream (as bench/notifier/latency.py does) and records when
     each insert event arrives.
 The baseline phase at each rate runs the same generator and watchers against the bare table, with
@@ -38,7 +41,7 @@ from _servers import STREAM, Notifier, RedisServer, TestDatabase, TestFailure, c
 HISTORY = 100000
 RATES = {100: 1, 1000: 4}        # inserts/s: connections (each at most 250 commits/s)
 POLL_INTERVAL = 0.001            # s between page polls
-PAGE_SIZE = 50
+PAGE_SIZE = 20               # an app's first page
 READER_USER = 'bench-lag-reader'
 DIRECT_STREAM = 'bench:direct'   # the baseline's stream, XADDed by the generator itself
 TARGETS = {'page': 20.0, 'stream': 30.0}  # p99 ms at TARGET_RATE
