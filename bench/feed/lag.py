@@ -19,9 +19,11 @@ processes watch:
     call's duration are the resolution, both in the report);
   - a reader sits in XREAD BLOCK on the stream (as bench/notifier/latency.py does) and records when
     each insert event arrives.
-The baseline phase at each rate runs the same generator and watchers against the bare table, with
-the generator XADDing each row to a stream of its own right after its COMMIT: the floor of the
-method (poll interval, round trips, Python, this machine) with no pgfeed in the way. All times are
+The baseline phase at each rate runs the same generator against the bare table, polled as often for
+the rows above the highest id below which every row was seen (ids are taken before commit: a
+newest-first page of a plain table would miss a row that commits after 20 higher ones), with the
+generator XADDing each row to a stream of its own right after its COMMIT: the floor of the method
+(poll interval, round trips, Python, this machine) with no pgfeed in the way. All times are
 CLOCK_MONOTONIC of this machine; a negative value means the watcher saw the row before the COMMIT
 reply reached the generator.
 """
@@ -66,14 +68,13 @@ SELECT pgfeed.attach('public.activities', topic_column => 'mp_id', payload_colum
 """ % {'n': HISTORY}
 
 INSERT = "INSERT INTO %s (mp_id, kind) VALUES (1 + (random() * 649)::int, 'vote') RETURNING id"
-# Newest first, as an app's first page, and the page below a row (before => its position); the
-# baseline's equivalent on the bare table. Rows: (position or id, activity id).
-PAGE = {
-    'feed': "PREPARE page(bigint) AS SELECT position, activity_id FROM pgfeed.page('%s', 'all', %d, $1, false)"
-            % (READER_USER, PAGE_SIZE),
-    'bare': "PREPARE page(bigint) AS SELECT id, id FROM activities_bare WHERE $1 IS NULL OR id < $1 "
-            "ORDER BY id DESC LIMIT %d" % PAGE_SIZE,
-}
+# The feed: newest first, as an app's first page, and the page below a row (before => its
+# position). Rows: (position, activity id).
+PAGE = "PREPARE page(bigint) AS SELECT position, activity_id FROM pgfeed.page('%s', 'all', %d, $1, false)" % (
+    READER_USER, PAGE_SIZE)
+# The baseline: the bare table's rows above the highest id below which every row has been seen (ids
+# are taken before commit, so a row can commit after higher ones: a newest-first LIMIT would miss it).
+BARE_NEW = 'PREPARE page(bigint) AS SELECT id FROM activities_bare WHERE id > $1'
 
 
 def has_flush(dbname):
@@ -94,10 +95,9 @@ def poll_page(dbname, mode, stop, ready, seen_count, results):
     for the rows that were not there at the start, and the number and mean duration of polls."""
     conn = connect(dbname, 'bench-lag-poller')
     cur = conn.cursor()
-    cur.execute(PAGE[mode])
     known, seen = set(), {}
 
-    def poll(record):
+    def poll_feed(record):
         # One page; while every row of it is new, the next one down (more than a page arrived).
         before = None
         while True:
@@ -113,10 +113,32 @@ def poll_page(dbname, mode, stop, ready, seen_count, results):
                 return
             before = rows[-1][0]
 
-    poll(record=False)  # the newest page before the phase
+    watermark = [0]
+
+    def poll_bare(record):  # noqa: ARG001  (every row above the watermark is new)
+        cur.execute('EXECUTE page(%s)', (watermark[0],))
+        rows = cur.fetchall()
+        now = time.monotonic()
+        for (aid,) in rows:
+            if aid not in known:
+                known.add(aid)
+                seen[aid] = now
+        while watermark[0] + 1 in known:
+            watermark[0] += 1
+            known.discard(watermark[0])
+
+    if mode == 'feed':
+        cur.execute(PAGE)
+        poll = poll_feed
+        poll(record=False)  # the newest page before the phase
+    else:
+        cur.execute('SELECT max(id) FROM activities_bare')
+        watermark[0] = cur.fetchone()[0]
+        cur.execute(BARE_NEW)
+        poll = poll_bare
     ready.set()
     polls, busy = 0, 0.0
-    due = time.monotonic()
+    started = due = time.monotonic()
     while not stop.is_set():
         due += POLL_INTERVAL
         pause = due - time.monotonic()
@@ -129,8 +151,9 @@ def poll_page(dbname, mode, stop, ready, seen_count, results):
         busy += time.monotonic() - t
         polls += 1
         seen_count.value = len(seen)
+    ran = time.monotonic() - started
     conn.close()
-    results.send((seen, polls, busy / polls if polls else 0.0))
+    results.send((seen, polls / ran if ran else 0.0, busy / polls if polls else 0.0))
 
 
 def read_stream(port, stream, start_id, stop, ready, seen_count, results):
@@ -226,10 +249,10 @@ def phase(dbname, redis_server, mode, rate, seconds):
         t.join()
     elapsed = max(c[0] for c in commits) - t0
     deadline = time.monotonic() + 30
-    seen, polls, poll_ms = poller.finish(len(commits), deadline)
+    seen, polls_per_s, poll_ms = poller.finish(len(commits), deadline)
     arrivals = reader.finish(len(commits), deadline)
     result = {'mode': mode, 'rate': rate, 'conns': conns, 'rows': len(commits), 'achieved': len(commits) / elapsed,
-              'polls_per_s': polls / (elapsed + 0.2), 'poll_ms': 1000 * poll_ms}
+              'polls_per_s': polls_per_s, 'poll_ms': 1000 * poll_ms}
     for what, times in (('page', seen), ('stream', arrivals)):
         lags = sorted(1000 * (times[aid] - returned) for returned, aid in commits if aid in times)
         result[what] = {'missing': len(commits) - len(lags), 'p50': percentile(lags, 50), 'p95': percentile(lags, 95),
@@ -262,11 +285,11 @@ def report(facts, results, seconds, flush, runtime):
     lines = ['Lag: COMMIT returned in a paced generator (one-row inserts) -> the row returned by a page poll, and '
              '-> its event read by XREAD BLOCK; %g s per phase' % seconds]
     lines += ['  ' + f for f in facts]
-    lines.append('  pgfeed: %s; page poll every %g ms: pgfeed.page(%r, \'all\', %d) from its own session; baseline: '
-                 'the bare table polled newest first (ORDER BY id DESC LIMIT %d), and an XADD by the generator '
-                 'right after its COMMIT' % ('pgfeed.flush() present (numbering after commit)' if flush
-                                             else 'numbering at commit', 1000 * POLL_INTERVAL, READER_USER, PAGE_SIZE,
-                                             PAGE_SIZE))
+    lines.append('  pgfeed: %s; page poll every %g ms: pgfeed.page(%r, \'all\', %d) from its own session' % (
+        'pgfeed.flush() present (numbering after commit)' if flush else 'numbering at commit', 1000 * POLL_INTERVAL,
+        READER_USER, PAGE_SIZE))
+    lines.append('  baseline: the same generator into the bare table, polled as often for rows above the highest id '
+                 'below which all were seen, and an XADD of each row by the generator right after its COMMIT')
     lines.append('')
     header = '%-7s %-9s %8s %5s %6s  %-28s  %-37s  %s' % (
         'path', 'rate', 'achieved', 'conns', 'rows', 'baseline p50 / p99 ms', 'pgfeed p50 / p95 / p99 / max ms',
