@@ -2,8 +2,8 @@
 # Write benchmark: how pgfeed's write path scales with concurrent writers, and how long a committed
 # insert takes to show in pgfeed.page and in the Redis stream.
 #
-#   bench/feed/writes.sh                 full run, about 6 minutes: 4 rounds of 3 s per case, 15 s per lag phase
-#   BENCH_QUICK=1 bench/feed/writes.sh   development run, about 2 minutes: 2 rounds of 2 s, 4 s per lag phase
+#   bench/feed/writes.sh                 full run, about 5 minutes: 4 rounds of 3 s per case, 15 s per lag phase
+#   BENCH_QUICK=1 bench/feed/writes.sh   development run, about 1.5 minutes: 2 rounds of 2 s, 4 s per lag phase
 #
 # Starts a throwaway PostgreSQL 15 with fsync on, synchronous_commit on and
 # shared_preload_libraries = 'pgfeed, pg_stat_statements', loads 100,000 attached activities and
