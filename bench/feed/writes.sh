@@ -133,6 +133,24 @@ has_flush && flush=yes
 [ $flush = no ] || flush_ms >/dev/null
 psql_db -c "SELECT count(*) FROM (SELECT pgfeed.mark_read('u' || user_id, array_agg(activity_id ORDER BY activity_id))
                                     FROM reads GROUP BY user_id) x" >/dev/null
+# What pgbench's sessions wait on: sampled every 20 ms during a slice, in a procedure that commits
+# between samples (a fresh pg_stat_activity each time, no snapshot held across the slice).
+psql_db >/dev/null <<'SQL'
+CREATE PROCEDURE bench_waits(seconds float8, INOUT result text DEFAULT NULL) LANGUAGE plpgsql AS $$
+DECLARE
+    deadline timestamptz := clock_timestamp() + make_interval(secs => seconds);
+    waits    text[] := '{}';
+BEGIN
+    WHILE clock_timestamp() < deadline LOOP
+        waits := waits || ARRAY(SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') FROM pg_stat_activity
+                                 WHERE application_name = 'pgbench' AND state = 'active');
+        COMMIT;
+        PERFORM pg_sleep(0.02);
+    END LOOP;
+    SELECT coalesce(string_agg(w || '=' || n, ';' ORDER BY n DESC), '') INTO result
+      FROM (SELECT w, count(*) AS n FROM unnest(waits) w GROUP BY w) x;
+END $$;
+SQL
 psql_db -c "VACUUM ANALYZE" -c "CHECKPOINT"
 load_s=$(($(date +%s) - t0))
 log "loaded in $load_s s (pgfeed.flush: $flush)"
@@ -190,10 +208,13 @@ run_slice() {
     local cpu0 cpu1 wal0 wal1
     wal0=$(wal_syncs)
     cpu0=$(cpu_jiffies)
+    val "CALL bench_waits($SLICE_SECONDS)" >"$prefix.waits" &
+    local sampler=$!
     # shellcheck disable=SC2046 # the options are words
     nice pgbench $(pgbench_opts "$clients" "$script") -T "$SLICE_SECONDS" --log --log-prefix="$prefix.log" "$db" \
         >"$prefix.out" 2>"$prefix.err" || { cat "$prefix.out" "$prefix.err" >&2; return 1; }
     cpu1=$(cpu_jiffies)
+    wait "$sampler"
     pgbench_gone
     wal1=$(wal_syncs)
     local backlog=-
@@ -202,10 +223,10 @@ run_slice() {
     tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$prefix.out")
     xacts=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$prefix.out")
     failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$prefix.out")
-    printf 'slice\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$clients" "$round" "$tps" "$xacts" "${failed:-0}" \
+    printf 'slice\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$clients" "$round" "$tps" "$xacts" "${failed:-0}" \
         "$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {split(a, x, " "); split(b, y, " "); print y[1] - x[1] "\t" y[2] - x[2]}')" \
         "$(awk -v a="$wal0" -v b="$wal1" 'BEGIN {split(a, x, " "); split(b, y, " "); print y[1] - x[1] "\t" y[2] - x[2]}')" \
-        "$backlog" >>"$tsv"
+        "$backlog" "$(cat "$prefix.waits")" >>"$tsv"
     log "  $name, $clients clients, round $round: tps $tps, WAL flushes $(awk -v a="$wal0" -v b="$wal1" -v n="$xacts" \
         'BEGIN {split(a, x, " "); split(b, y, " "); printf "%.2f per transaction", n ? (y[1] - x[1]) / n : 0}'), flush after: $backlog ms"
 }

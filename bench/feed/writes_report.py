@@ -37,11 +37,13 @@ def load(path):
             if parts[0] == "meta":
                 meta[parts[1]] = parts[2] if len(parts) > 2 else ""
             elif parts[0] == "slice":
-                (name, clients, rnd, tps, xacts, failed, busy, total, syncs, sync_ms, flush) = (parts[1:] + [""] * 11)[:11]
+                (name, clients, rnd, tps, xacts, failed, busy, total, syncs, sync_ms, flush, waits) = (
+                    parts[1:] + [""] * 12)[:12]
                 slices.setdefault((name, int(clients)), []).append({
                     "round": int(rnd), "tps": num(tps), "xacts": int(xacts or 0), "failed": int(failed or 0),
                     "busy": num(busy), "total": num(total), "syncs": num(syncs), "sync_ms": num(sync_ms),
-                    "flush": num(flush)})
+                    "flush": num(flush),
+                    "waits": {w: int(n) for w, _, n in (item.rpartition("=") for item in waits.split(";") if item)}})
             elif parts[0] == "case":
                 (name, clients, server, mean, p50, p99, effect) = (parts[1:] + [""] * 7)[:7]
                 cases[(name, int(clients))] = {"server": num(server), "mean": num(mean), "p50": num(p50),
@@ -58,10 +60,26 @@ def summary(slices, case):
     syncs = sum(x["syncs"] or 0 for x in slices)
     s["syncs_per_tx"] = syncs / s["xacts"] if s["xacts"] else None
     s["sync_ms"] = sum(x["sync_ms"] or 0 for x in slices) / syncs if syncs else None
+    waits = {}
+    for x in slices:
+        for w, n in x["waits"].items():
+            waits[w] = waits.get(w, 0) + n
+    s["waits"] = waits
     flushes = [x["flush"] for x in slices if x["flush"] is not None]
     s["flush"] = max(flushes) if flushes else None
     s.update(case or {})
     return s
+
+
+def wait_text(waits, top=4):
+    total = sum(waits.values())
+    if not total:
+        return "-"
+    ranked = sorted(waits.items(), key=lambda kv: -kv[1])
+    shown = [(w, n) for w, n in ranked[:top] if 100 * n / total >= 0.5]
+    rest = total - sum(n for _, n in shown)
+    text = ", ".join(f"{w} {100 * n / total:.0f}%" for w, n in shown)
+    return text + (f", others {100 * rest / total:.1f}%" if rest else "") + f" ({total:,} samples)"
 
 
 def fmt(v, spec="{:.3f}"):
@@ -95,6 +113,7 @@ def main():
         out.append(what)
         out.append(header)
         out.append("-" * len(header))
+        wait_lines = []
         for c in clients:
             if (name, c) not in slices or (base_name, c) not in slices:
                 continue
@@ -129,6 +148,10 @@ def main():
                            f"{fmt(r.get('effect'), '{:.1f}%'):>7} {fmt(r['syncs_per_tx'], '{:.2f}'):>8} "
                            f"{fmt(r['sync_ms']):>8} {fmt(r['cpu'], '{:.0f}%'):>4} "
                            f"{fmt(r['flush'], '{:.1f}ms'):>8}{failed}")
+                wait_lines.append(f"  {LABELS[case]:<30} {c:>2} clients: {wait_text(r['waits'])}")
+        out.append("waits of pgbench's active sessions (pg_stat_activity every 20 ms; CPU: no wait event), "
+                   "share of samples:")
+        out += wait_lines
         out.append("")
     notes = ("tps: pgbench (connection time excluded), mean over the rounds; ratio: tps over the baseline's; rounds: "
              "the ratio in the slowest and the fastest round (how much the machine moved under the pair). mean/p50/p99 "
