@@ -46,7 +46,7 @@ tsv=$out_dir/writes.tsv
 started=$(date +%s)
 
 . test/pg_cluster.sh
-work=$(mktemp -d /tmp/pgfeed-bench-writes.XXXXXX)
+work=$(mktemp -d -t pgfeed-bench-writes.XXXXXX)
 chmod 755 "$work" # the server runs as postgres when we are root
 cleanup() {
     pg_cluster_stop
