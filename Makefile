@@ -50,6 +50,7 @@ bench: deps
 	$(MAKE) install
 	$(MAKE) notifier
 	bench/feed/run.sh
+	bench/feed/writes.sh
 	bench/notifier/run.sh
 	bench/sse/run.sh
 
