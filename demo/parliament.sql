@@ -37,6 +37,8 @@ FROM generate_series(1, 20000) g;
 -- The feed: every activity belongs to the topic of its MP, e.g. 'mp_id:7'.
 CREATE EXTENSION pgfeed;
 SELECT pgfeed.attach('activities', topic_column => 'mp_id', payload_columns => ARRAY['type', 'bill_id']);
+-- Rows become items after commit, in the numbering worker's next round: wait for it.
+CALL pgfeed.flush();
 
 -- Users: alice follows three MPs and read most of her feed; bob read everything once, then a bit more.
 SELECT pgfeed.follow('alice', 'mp_id:' || m) FROM unnest(ARRAY[7, 12, 42]) m;

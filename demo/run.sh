@@ -50,8 +50,8 @@ show "alice's first page of unread items she follows, joined to the app's tables
         FROM pgfeed.page('alice', 'following', 5, unread_only => true) p
         JOIN activities a ON a.id = p.activity_id JOIN mps m ON m.id = a.mp_id LEFT JOIN bills b ON b.id = a.bill_id
        ORDER BY p.position DESC"
-show "a new vote by MP 7 arrives (committed: it takes the next position)" \
-     "INSERT INTO activities (type, mp_id, bill_id, created_at) VALUES ('vote', 7, 3, now())"
+show "a new vote by MP 7 arrives (committed, then numbered: it takes the next position a moment later)" \
+     "INSERT INTO activities (type, mp_id, bill_id, created_at) VALUES ('vote', 7, 3, now()); CALL pgfeed.flush()"
 show "the 'N new activities' toast above the position alice last saw, and her badge" \
      "SELECT pgfeed.count_since('alice', 'following', (SELECT max(position) - 1 FROM pgfeed.items)) AS new,
              pgfeed.unread_count('alice', 'following') AS badge"

@@ -97,7 +97,8 @@ SELECT setval('activities_bare_id_seq', $n);
 SQL
 
     t1=$(date +%s.%N); load_times="activities $(secs "$t0" "$t1")"; t0=$t1
-    psql_db -c "SELECT pgfeed.attach('activities', 'mp_id', ARRAY['type', 'bill_id']::name[])" >/dev/null
+    psql_db -c "SELECT pgfeed.attach('activities', 'mp_id', ARRAY['type', 'bill_id']::name[])" \
+            -c "CALL pgfeed.flush()" >/dev/null # the backfill is numbered after commit
     t1=$(date +%s.%N); load_times+=", attach $(secs "$t0" "$t1")"; t0=$t1
     # Heavy readers (users 1..heavy) read the newest heavy_marks activities; light readers ~300
     # scattered among the newest 5,000.
