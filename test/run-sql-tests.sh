@@ -20,5 +20,6 @@ for t in test/concurrency/[!_]*.py; do
     if python3 "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $t"; fi
 done
 
+echo "== test/upgrade/run.sh"; if test/upgrade/run.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: test/upgrade/run.sh"; fi
 echo "sql: $passed passed, $failed failed"
 [ "$failed" = 0 ] && [ "$passed" -gt 0 ]
