@@ -2,9 +2,9 @@
 // that makes it, so it commits, or rolls back with its savepoint, together with the row. The
 // numbering step (numbering.cpp) turns committed changes into items after commit.
 //
-// The trigger runs with the rights of the role that writes the row: the payload, which evaluates
-// the row's values, is built with those rights. Only the insert into pgfeed.pending runs with the
-// rights of pgfeed's owner, and evaluates nothing of the app's.
+// The trigger runs with the rights of the role that writes the row; only its insert into
+// pgfeed.pending runs with the rights of pgfeed's owner. That statement evaluates nothing of the
+// app's: the payload's JSON is built from columns of built-in types only, checked on every row.
 #include "arguments.hpp"
 #include "core/feed_spec.hpp"
 #include "outbox.hpp"
@@ -28,10 +28,13 @@ namespace {
 using namespace pgfeed;
 
 // Checked against pgfeed.sources in the same statement: a table that is not attached, or a
-// trigger whose arguments are not the ones attach gave it, adds nothing.
+// trigger whose arguments are not the ones attach gave it, adds nothing. A partition's rows belong
+// to the partitioned table that was attached.
 Statement insert_pending{"INSERT INTO pgfeed.pending (op, source, activity_id, topic, created_at, payload) "
                          "SELECT $1::\"char\", s.source::pg_catalog.oid, $3, $4, $5, $6 FROM pgfeed.sources s "
-                         "WHERE s.source = $2::pg_catalog.regclass AND s.id_column = $7::name "
+                         "WHERE (s.source = $2::pg_catalog.regclass "
+                         "OR s.source IN (SELECT relid FROM pg_catalog.pg_partition_ancestors($2))) "
+                         "AND s.id_column = $7::name "
                          "AND s.topic_column = $8::name AND s.created_column = $9::name "
                          "AND s.payload_columns = $10::name[]"};
 
@@ -128,59 +131,72 @@ bool publishable(Oid type) {
     return base < FirstNormalObjectId;
 }
 
-// The payload columns of `tuple` as a JSON object, or nullopt past kMaxPayloadBytes.
-std::optional<std::string> read_payload(Spi &spi, const Capture &c, HeapTuple tuple) {
-    static DynamicStatement build_payload;
-    const int count = c.nargs - 3;
-    if (count <= 0)
-        return std::nullopt;
-    if (count > 16)
-        throw FeedError(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "an attached table publishes more than 16 payload columns",
-                        "Detach it and attach it again with fewer payload_columns.");
-    std::string pairs, types;
-    Oid arg_types[16];
-    Datum values[16];
-    char nulls[16];
-    for (int i = 0; i < count; ++i) {
-        const char *name = c.args[3 + i];
+// The row's payload columns as a JSON object, NULL past kMaxPayloadBytes: an expression over the
+// parameters from $first on, which `args` gets. The columns have built-in types only, so building
+// the JSON evaluates nothing another role defined.
+std::string payload_expression(const Capture &c, HeapTuple tuple, int first, std::vector<SqlArg> &args,
+                               std::string &types) {
+    std::string pairs;
+    for (int i = 3; i < c.nargs; ++i) {
+        const char *name = c.args[i];
         const int attnum = column_number(c, name);
-        arg_types[i] = column_type(c, attnum);
-        if (!publishable(arg_types[i]))
+        const Oid type = column_type(c, attnum);
+        if (!publishable(type))
             wrong_type(c, name, "of a built-in type");
         bool null = false;
-        values[i] = heap_getattr(tuple, attnum, c.desc, &null);
-        nulls[i] = null ? 'n' : ' ';
+        Datum value = heap_getattr(tuple, attnum, c.desc, &null);
+        args.push_back({type, value, null});
         char *quoted = nullptr;
         pg_guard([&] { quoted = quote_literal_cstr(name); });
-        pairs += (i ? ", " : "") + std::string(quoted) + ", $" + std::to_string(i + 1);
-        types += std::to_string(arg_types[i]) + " ";
+        pairs += (i > 3 ? ", " : "") + std::string(quoted) + ", $" + std::to_string(first + i - 3);
+        types += std::to_string(type) + " ";
     }
-    // The types are part of the text: a plan is prepared for one list of parameter types.
-    const std::string sql = "SELECT CASE WHEN pg_catalog.octet_length(j) <= " + std::to_string(kMaxPayloadBytes) +
-                            " THEN j END FROM (SELECT pg_catalog.json_build_object(" + pairs + ")::text AS j) x /* " +
-                            types + "*/";
-    std::vector<Row> rows = spi.run(build_payload, sql, arg_types, values, nulls, count);
-    if (rows.empty() || rows[0].is_null(1))
-        return std::nullopt;
-    return rows[0].text(1);
+    return "(SELECT CASE WHEN pg_catalog.octet_length(j) <= " + std::to_string(kMaxPayloadBytes) +
+           " THEN j END FROM (SELECT pg_catalog.json_build_object(" + pairs + ")::text AS j) x)";
 }
 
-void write_change(Spi &spi, const Capture &c, char op, const RowKey &key, const std::optional<std::string> &payload) {
+// Writes the change into pgfeed.pending; `payload_row` is the row whose payload an insert carries.
+void write_change(Spi &spi, const Capture &c, char op, const RowKey &key, HeapTuple payload_row) {
+    // A plan is prepared for one list of parameter types: they are part of the text.
+    static DynamicStatement insert_with_payload;
     std::vector<std::string> payload_columns;
     for (int i = 3; i < c.nargs; ++i)
         payload_columns.emplace_back(c.args[i]);
-    std::vector<int64_t> created{key.created};
-    SqlArg op_arg = text_param(std::string(1, op));
-    SqlArg topic = key.topic ? text_param(*key.topic) : SqlArg{TEXTOID, 0, true};
-    SqlArg created_arg{TIMESTAMPTZOID, TimestampTzGetDatum(key.created), key.created_null};
-    SqlArg payload_arg = payload ? text_param(*payload) : SqlArg{TEXTOID, 0, true};
-    SqlArg columns = text_array_param(payload_columns);
+    if (payload_columns.size() > 16)
+        throw FeedError(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "an attached table publishes more than 16 payload columns",
+                        "Detach it and attach it again with fewer payload_columns.");
+    std::vector<SqlArg> args{text_param(std::string(1, op)),
+                             oid_or_null(RelationGetRelid(c.rel)),
+                             int8_param(key.activity_id),
+                             key.topic ? text_param(*key.topic) : SqlArg{TEXTOID, 0, true},
+                             SqlArg{TIMESTAMPTZOID, TimestampTzGetDatum(key.created), key.created_null},
+                             SqlArg{TEXTOID, 0, true},
+                             text_param(c.args[0]),
+                             text_param(c.args[1]),
+                             text_param(c.args[2]),
+                             text_array_param(payload_columns)};
+    std::string types;
+    const std::string payload =
+        payload_row && !payload_columns.empty() ? payload_expression(c, payload_row, 11, args, types) : "";
     {
         AsPgfeedOwner elevated; // the statement evaluates nothing of the app's
-        spi.run(insert_pending,
-                {op_arg, oid_or_null(RelationGetRelid(c.rel)), int8_param(key.activity_id), topic, created_arg,
-                 payload_arg, text_param(c.args[0]), text_param(c.args[1]), text_param(c.args[2]), columns},
-                false);
+        if (payload.empty()) {
+            spi.run(insert_pending,
+                    {args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9]}, false);
+        } else {
+            std::string sql = insert_pending.sql;
+            sql.replace(sql.find("$6"), 2, payload);
+            sql += " /* " + types + "*/";
+            Oid arg_types[26];
+            Datum values[26];
+            char nulls[26];
+            for (std::size_t i = 0; i < args.size(); ++i) {
+                arg_types[i] = args[i].type;
+                values[i] = args[i].value;
+                nulls[i] = args[i].is_null ? 'n' : ' ';
+            }
+            spi.run(insert_with_payload, sql, arg_types, values, nulls, static_cast<int>(args.size()));
+        }
     }
     if (spi.processed() != 1)
         throw FeedError(ERRCODE_INSUFFICIENT_PRIVILEGE,
@@ -203,12 +219,12 @@ void capture_update(Spi &spi, const Capture &c, HeapTuple old_row, HeapTuple new
     RowKey before = read_row(c, old_row), after = read_row(c, new_row);
     if (before.activity_id == after.activity_id && before.topic == after.topic) {
         if (before.created_null != after.created_null || before.created != after.created)
-            write_change(spi, c, 't', after, std::nullopt);
+            write_change(spi, c, 't', after, nullptr);
         return;
     }
     // A new topic or id is news to other readers: the item is published again at a new position.
-    write_change(spi, c, 'd', before, std::nullopt);
-    write_change(spi, c, 'i', after, read_payload(spi, c, new_row));
+    write_change(spi, c, 'd', before, nullptr);
+    write_change(spi, c, 'i', after, new_row);
 }
 
 Capture require_capture_trigger(FunctionCallInfo fcinfo) {
@@ -232,9 +248,9 @@ PGFEED_FUNCTION(pgfeed_capture) {
     Capture c = require_capture_trigger(fcinfo);
     Spi spi;
     if (TRIGGER_FIRED_BY_INSERT(c.trigger->tg_event))
-        write_change(spi, c, 'i', read_row(c, c.trigger->tg_trigtuple), read_payload(spi, c, c.trigger->tg_trigtuple));
+        write_change(spi, c, 'i', read_row(c, c.trigger->tg_trigtuple), c.trigger->tg_trigtuple);
     else if (TRIGGER_FIRED_BY_DELETE(c.trigger->tg_event))
-        write_change(spi, c, 'd', read_row(c, c.trigger->tg_trigtuple), std::nullopt);
+        write_change(spi, c, 'd', read_row(c, c.trigger->tg_trigtuple), nullptr);
     else if (TRIGGER_FIRED_BY_UPDATE(c.trigger->tg_event))
         capture_update(spi, c, c.trigger->tg_trigtuple, c.trigger->tg_newtuple);
     return PointerGetDatum(nullptr);

@@ -74,8 +74,16 @@ REVOKE ALL ON FUNCTION pgfeed._publishable(regtype), pgfeed._capture_trigger_sql
 -- with the payload columns among its arguments.
 DO $$
 DECLARE
-    s pgfeed.sources;
+    s    pgfeed.sources;
+    item record;
 BEGIN
+    -- A table dropped while attached left its row behind (0.3.0 allowed it): its items leave every
+    -- feed, as if each row were deleted, and the row goes.
+    FOR item IN SELECT i.source, i.activity_id FROM pgfeed.items i
+                 WHERE NOT i.deleted AND NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = i.source) LOOP
+        PERFORM pgfeed._tombstone(item.source, item.activity_id);
+    END LOOP;
+    DELETE FROM pgfeed.sources gone WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = gone.source);
     FOR s IN SELECT * FROM pgfeed.sources LOOP
         EXECUTE pg_catalog.format('DROP TRIGGER pgfeed_sequence ON %s', s.source);
         EXECUTE pg_catalog.format('DROP TRIGGER pgfeed_capture ON %s', s.source);
@@ -271,6 +279,30 @@ GRANT EXECUTE ON FUNCTION pgfeed.mark_read(text, bigint[], regclass), pgfeed.mar
 GRANT EXECUTE ON PROCEDURE pgfeed.flush() TO pgfeed_app, pgfeed_bridge;
 GRANT EXECUTE ON FUNCTION pgfeed.bridge_start(text), pgfeed.events_between(pg_snapshot, pg_snapshot, bigint, int),
     pgfeed.bridge_moved(text, pg_snapshot), pgfeed.drop_bridge(text) TO pgfeed_bridge;
+
+-- A table dropped while attached is detached on the way: its items leave every feed.
+CREATE FUNCTION pgfeed._forget_dropped() RETURNS event_trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    dropped oid;
+    item    record;
+BEGIN
+    FOR dropped IN SELECT d.objid FROM pg_catalog.pg_event_trigger_dropped_objects() d
+                    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objsubid = 0
+                      AND EXISTS (SELECT FROM pgfeed.sources s WHERE s.source::pg_catalog.oid = d.objid) LOOP
+        PERFORM FROM pgfeed.sequencer FOR UPDATE; -- after any round in progress, as detach
+        DELETE FROM pgfeed.sources s WHERE s.source::pg_catalog.oid = dropped;
+        DELETE FROM pgfeed.pending p WHERE p.source = dropped;
+        DELETE FROM pgfeed.early_marks e WHERE e.source = dropped;
+        FOR item IN SELECT i.activity_id FROM pgfeed.items i WHERE i.source::pg_catalog.oid = dropped AND NOT i.deleted LOOP
+            PERFORM pgfeed._tombstone(dropped::pg_catalog.regclass, item.activity_id);
+        END LOOP;
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION pgfeed._forget_dropped() FROM PUBLIC;
+CREATE EVENT TRIGGER pgfeed_forget_dropped ON sql_drop EXECUTE FUNCTION pgfeed._forget_dropped();
 
 -- Without the worker, committed rows wait for CALL pgfeed.flush().
 DO $$

@@ -111,6 +111,20 @@ SELECT count(*) AS pending_of_posts FROM pgfeed.pending WHERE source = 'posts'::
 SELECT count(*) AS live_items_of_posts FROM pgfeed.items WHERE source = 'posts'::regclass AND NOT deleted;
 DROP TABLE posts;
 
+-- A partitioned table: its partitions' rows are items of the table that was attached.
+CREATE TABLE parted (id bigint, mp_id int, created_at timestamptz NOT NULL, PRIMARY KEY (id, mp_id)) PARTITION BY LIST (mp_id);
+CREATE TABLE parted_1 PARTITION OF parted FOR VALUES IN (1);
+CREATE TABLE parted_2 PARTITION OF parted FOR VALUES IN (2);
+SELECT pgfeed.attach('parted', 'mp_id');
+INSERT INTO parted VALUES (9101, 1, '2026-05-01'), (9102, 2, '2026-05-02');
+CALL pgfeed.flush();
+SELECT activity_id, source, topic FROM pgfeed.page('n', 'all', 2) ORDER BY activity_id;
+
+-- Dropped while attached: detached on the way, its items leave every feed and count.
+SELECT pgfeed.unread_count('n') AS before_drop;
+DROP TABLE parted;
+SELECT pgfeed.unread_count('n') AS after_drop, (SELECT count(*) FROM pgfeed.sources WHERE source::oid NOT IN (SELECT oid FROM pg_class)) AS stale_sources;
+
 -- The library serves one schema version and says what to run for any other.
 UPDATE pg_extension SET extversion = '0.3.0' WHERE extname = 'pgfeed';
 SELECT refusal($$SELECT pgfeed.unread_count('n')$$);
