@@ -209,6 +209,13 @@ if [ "$old_last" = 4501 ] && [ "$old_kinds" = "activity,read" ] && [ "$(wc -l <"
 else
     fail "$old_version: unexpected recording: last position $old_last, event kinds '$old_kinds', $(wc -l <"$tmp/state-old.txt") state lines"
 fi
+# 0.3.0 let an attached table be dropped, leaving its row in pgfeed.sources and its items counted.
+sql postgres -c "CREATE DATABASE dropped" && sql dropped -c "CREATE EXTENSION pgfeed VERSION '$old_version'" \
+    -c "CREATE TABLE doomed (id bigint PRIMARY KEY, mp_id int, created_at timestamptz NOT NULL DEFAULT now())" \
+    -c "SELECT pgfeed.attach('doomed', 'mp_id')" -c "INSERT INTO doomed (id, mp_id) SELECT g, 1 FROM generate_series(1, 30) g" \
+    -c "SELECT pgfeed.mark_read('zoe', ARRAY[1, 2, 3])" -c "DROP TABLE doomed" >/dev/null ||
+    fail "$old_version: the database with a dropped attached table could not be made"
+expect "$old_version: a dropped attached table leaves its items counted" dropped "SELECT pgfeed.unread_count('zoe', 'all')" 27
 stop_server || fail "the $old_version server did not stop cleanly"
 
 # --- 4. The same data directory with the new library, preloaded --------------------------------
@@ -236,6 +243,9 @@ else
     die "ALTER EXTENSION pgfeed UPDATE, in a session refused before: $out"
 fi
 expect "extversion after the update" app "SELECT extversion FROM pg_extension WHERE extname = 'pgfeed'" "$new_version"
+expect "the update of a database whose attached table was dropped at $old_version" dropped \
+    "ALTER EXTENSION pgfeed UPDATE; SELECT count(*) || ' sources, ' || pgfeed.unread_count('zoe', 'all') || ' unread'
+       FROM pgfeed.sources" "0 sources, 0 unread"
 
 # The read state, as 0.3.0 reported it.
 if sql app -f "$here/state.sql" >"$tmp/state-new.txt" 2>&1 && cmp -s "$tmp/state-old.txt" "$tmp/state-new.txt"; then
