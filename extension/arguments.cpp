@@ -16,7 +16,8 @@ constexpr std::size_t kMaxIdsPerCall = 10000;
 
 void require_not_null(FunctionCallInfo fcinfo, int n, const char *name) {
     if (PG_ARGISNULL(n))
-        throw FeedError(ERRCODE_NULL_VALUE_NOT_ALLOWED, std::string(name) + " must not be NULL");
+        throw FeedError(ERRCODE_NULL_VALUE_NOT_ALLOWED, std::string(name) + " must not be NULL",
+                        std::string("Pass a value for ") + name + "; the README's SQL reference lists each argument.");
 }
 
 std::string text_arg(FunctionCallInfo fcinfo, int n, const char *name) {

@@ -5,6 +5,7 @@
 // above the horizon are those items plus the user's net of flipped bits.
 #include "arguments.hpp"
 #include "privilege.hpp"
+#include "source_checks.hpp"
 #include "spi.hpp"
 
 namespace {
@@ -48,6 +49,7 @@ PGFEED_FUNCTION(pgfeed_unread_count) {
     FeedSpec feed = feed_arg(fcinfo, 1);
     AsPgfeedOwner rights;
     Spi spi;
+    require_known_feed(spi, feed);
     auto row = feed.kind == FeedSpec::Kind::All
                    ? spi.run_one(unread_all, {text_param(user_key), SqlArg{TEXTOID, 0, true}}, true)
                    : spi.run_one(unread_topics, {text_param(user_key), topic_or_following(feed)}, true);
@@ -61,6 +63,7 @@ PGFEED_FUNCTION(pgfeed_count_since) {
     int64_t after = *optional_position_arg(fcinfo, 2, "after");
     AsPgfeedOwner rights;
     Spi spi;
+    require_known_feed(spi, feed);
     auto row =
         feed.kind == FeedSpec::Kind::All
             ? spi.run_one(since_all, {int8_param(after)}, true)

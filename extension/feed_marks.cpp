@@ -3,6 +3,7 @@
 #include "early_marks.hpp"
 #include "outbox.hpp"
 #include "privilege.hpp"
+#include "source_checks.hpp"
 #include "read_state.hpp"
 
 #include <algorithm>
@@ -58,6 +59,7 @@ Datum mark(FunctionCallInfo fcinfo, bool to_read) {
         PG_RETURN_INT32(0);
     AsPgfeedOwner rights;
     Spi spi;
+    require_attached_source(spi, source);
     // Items first, then the reader: the order a delete takes them in, so the two never deadlock.
     std::vector<int64_t> missing;
     std::vector<ItemRef> items = items_by_id(spi, rights, ids, source, missing);
@@ -129,6 +131,7 @@ PGFEED_FUNCTION(pgfeed_mark_all_read) {
     std::optional<int64_t> up_to = optional_position_arg(fcinfo, 2, "up_to");
     AsPgfeedOwner rights;
     Spi spi;
+    require_known_feed(spi, feed);
     // Never beyond what this transaction can see: later commits get higher positions (I2).
     int64_t visible = spi.run_one(visible_last_position, {}, false)->int8(1);
     int64_t target = up_to ? std::min(*up_to, visible) : visible;
@@ -184,6 +187,7 @@ PGFEED_FUNCTION(pgfeed_is_read) {
     Oid source = optional_source_arg(fcinfo, 2);
     AsPgfeedOwner rights;
     Spi spi;
+    require_attached_source(spi, source);
     std::vector<Row> rows = spi.run(select_item_by_id, {int8_param(id), oid_or_null(source)}, true);
     if (rows.size() > 1)
         ambiguous_id(id);

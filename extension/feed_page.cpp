@@ -6,6 +6,7 @@
 // positions with a bit are visited.
 #include "arguments.hpp"
 #include "privilege.hpp"
+#include "source_checks.hpp"
 #include "read_state.hpp"
 
 extern "C" {
@@ -177,6 +178,7 @@ PGFEED_FUNCTION(pgfeed_page) {
     {
         AsPgfeedOwner rights;
         Spi spi;
+        require_known_feed(spi, feed);
         page = read_page(spi, rights, user_key, feed, page_size, before.value_or(std::numeric_limits<int64_t>::max()),
                          unread_only);
     }

@@ -2,12 +2,12 @@
 #include "arguments.hpp"
 #include "privilege.hpp"
 #include "read_state.hpp"
+#include "source_checks.hpp"
 
 namespace {
 
 using namespace pgfeed;
 
-Statement topic_column_attached{"SELECT 1 FROM pgfeed.sources WHERE topic_column = $1 LIMIT 1"};
 Statement insert_follow{"INSERT INTO pgfeed.follows (user_id, topic) VALUES ($1, $2) ON CONFLICT DO NOTHING"};
 Statement delete_follow{"DELETE FROM pgfeed.follows f USING pgfeed.readers r "
                         "WHERE r.user_key = $1 AND f.user_id = r.user_id AND f.topic = $2"};
@@ -19,10 +19,7 @@ PGFEED_FUNCTION(pgfeed_follow) {
     std::string topic = topic_arg(fcinfo, 1);
     AsPgfeedOwner rights;
     Spi spi;
-    if (!spi.run_one(topic_column_attached, {text_param(topic_column(topic))}, false))
-        throw FeedError(ERRCODE_UNDEFINED_OBJECT,
-                        "no attached table has the topic column \"" + topic_column(topic) + "\"",
-                        "pgfeed.sources lists the topic column of each attached table.");
+    require_topic_column(spi, topic);
     Reader reader = lock_reader(spi, user_key);
     spi.run(insert_follow, {int4_param(reader.user_id), text_param(topic)}, false);
     PG_RETURN_BOOL(spi.processed() == 1);

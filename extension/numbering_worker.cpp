@@ -258,6 +258,11 @@ void pgfeed_worker_main(Datum main_arg) {
                 last_housekeeping = GetCurrentTimestamp();
             }
             if (failed) {
+                // Perhaps DROP EXTENSION, or ALTER EXTENSION to another version: then this worker goes.
+                if (!extension_ready()) {
+                    forget_database();
+                    proc_exit(0);
+                }
                 wait_latch(kRetryAfterErrorMs);
                 continue;
             }

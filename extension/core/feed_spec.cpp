@@ -10,8 +10,6 @@ std::string topic_error(const std::string &text) {
         return "topic \"" + text + "\" has no ':' between column and value";
     if (colon == 0)
         return "topic \"" + text + "\" has no column name before ':'";
-    if (colon + 1 == text.size())
-        return "topic \"" + text + "\" has no value after ':'";
     for (unsigned char c : text)
         if (c < 0x20 || c == 0x7f)
             return "topic contains a control character";

@@ -16,7 +16,8 @@ struct FeedSpec {
 std::string feed_spec_error(const std::string &text);
 // Requires feed_spec_error(text) to be empty.
 FeedSpec parse_feed_spec(const std::string &text);
-// Empty when `text` is a well-formed topic; otherwise why it is not.
+// Empty when `text` is a well-formed topic; otherwise why it is not. The value may be empty: a row
+// whose topic column holds '' belongs to the topic 'column:'.
 std::string topic_error(const std::string &text);
 // The column part of a well-formed topic.
 std::string topic_column(const std::string &topic);

@@ -106,13 +106,14 @@ void fuzz_feed_spec(const uint8_t *data, std::size_t size) {
     bool builtin = text == "all" || text == "following";
 
     if (t_error.empty()) {
-        // A well-formed topic: column:value, both non-empty, short, no control characters.
+        // A well-formed topic: column:value, the column non-empty (the value may be empty), short, no
+        // control characters.
         CHECK(!builtin);
         CHECK(size <= kMaxTopicBytes, static_cast<int>(size));
         std::string column = topic_column(text);
         CHECK(!column.empty());
         CHECK(column.find(':') == std::string::npos);
-        CHECK(column.size() + 1 < size, static_cast<int>(column.size()));
+        CHECK(column.size() + 1 <= size, static_cast<int>(column.size()));
         CHECK(text.compare(0, column.size() + 1, column + ":") == 0);
         for (unsigned char c : text)
             CHECK(c >= 0x20 && c != 0x7f, c);
