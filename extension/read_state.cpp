@@ -1,5 +1,7 @@
 #include "read_state.hpp"
 
+#include "core/read_walk.hpp"
+
 #include <algorithm>
 
 namespace pgfeed {
@@ -115,27 +117,13 @@ void ChunkCache::flip(int64_t position) {
 std::optional<int64_t> ChunkCache::highest_set_below(int64_t below, int64_t floor) {
     if (!reader_.bits_lo)
         return std::nullopt;
-    floor = std::max(floor, *reader_.bits_lo);
-    below = std::min(below, *reader_.bits_hi + 1);
-    for (int64_t c = chunk_of(below - 1); below > floor && c >= chunk_of(floor); --c) {
-        int limit = c == chunk_of(below - 1) ? offset_of(below - 1) + 1 : kChunkBits;
-        int offset = chunk(c).bits.highest_set_below(limit);
-        if (offset >= 0) {
-            int64_t position = position_at(c, offset);
-            return position >= floor ? std::optional<int64_t>(position) : std::nullopt;
-        }
-    }
-    return std::nullopt;
+    return highest_set_in([this](int64_t c) -> const ChunkBits & { return chunk(c).bits; }, *reader_.bits_lo,
+                          *reader_.bits_hi, below, floor);
 }
 
 int64_t ChunkCache::run_start(int64_t position) {
-    for (int64_t c = chunk_of(position), limit = offset_of(position) + 1;; --c, limit = kChunkBits) {
-        int clear = chunk(c).bits.highest_clear_below(limit);
-        if (clear >= 0)
-            return position_at(c, clear + 1);
-        if (!may_have_bits(c - 1))
-            return position_at(c, 0);
-    }
+    return run_start_in([this](int64_t c) -> const ChunkBits & { return chunk(c).bits; },
+                        reader_.bits_lo.value_or(position), position);
 }
 
 void ChunkCache::save() {
