@@ -66,7 +66,7 @@ CHUNK = 1024
 WALK_SIZES = [1, 2, 3, 7, 20]
 EDGE_WALK_PAGES = 4
 # About a minute on two busy cores; DIFF_OPS=N runs longer.
-DEFAULT_OPS = 1000
+DEFAULT_OPS = 900
 
 SCHEMA = r"""
 CREATE TABLE app (
@@ -519,16 +519,9 @@ class Differential:
                 n = rng.randint(64, 300) if shape == 'dense' else rng.randint(1, 8)
                 positions = rng.sample(range(first, first + CHUNK), n)
         to_read = rng.random() < 0.7
-        ids = [r[0] for r in tx.all('SELECT activity_id FROM ref_pub WHERE position = ANY(%s) AND NOT deleted',
-                                    (positions,))]
-        fn = 'mark_read' if to_read else 'mark_unread'
-        got = tx.value('SELECT pgfeed.%s(%%s, %%s)' % fn, (user, ids))
-        expected = tx.value('SELECT ref_mark(%s, %s, %s)', (user, ids, to_read))
-        text = '%s(%s, %d ids: %s at %d, positions %d..%d) = %s' % (fn, user, len(ids), shape, edge, min(positions),
-                                                                  max(positions), got)
-        if got != expected:
-            raise TestFailure('%s returned %s, the reference changed %s items' % (text, got, expected))
-        return text
+        got = self.mark_positions(tx, user, positions, to_read)
+        return '%s(%s, %s at %d, positions %d..%d) = %s' % ('mark_read' if to_read else 'mark_unread', user, shape,
+                                                            edge, min(positions), max(positions), got)
 
     def op_mark_all_read(self, tx, rng):
         user = rng.choice(USERS)
@@ -663,8 +656,11 @@ class Differential:
 
     # -- phases ------------------------------------------------------------------------------------
 
-    def insert_bulk(self, s):
-        """BULK_ITEMS rows in one statement before the operations: several read chunks to cross."""
+    def set_up(self, s):
+        """BULK_ITEMS rows in one statement, then each user's read state shaped at the chunk edges
+        below them (random operations move on from there): alice has single marks at k*1024 and
+        k*1024+1, bob runs that end at k*1024-1 or start at k*1024+1 and a dense chunk, carol a
+        horizon inside a chunk, unread items at its edges and a run of marks from the next edge up."""
         s.execute('BEGIN')
         s.execute("INSERT INTO app (id, mp_id, body) SELECT nextval('app_ids'), "
                   "CASE WHEN g %% 40 = 0 THEN NULL ELSE 1 + g %% 4 END, 'x' FROM generate_series(1, %s) g",
@@ -672,6 +668,41 @@ class Differential:
         s.execute('SELECT ref_commit()')
         s.execute('COMMIT')
         self.flush(s)
+        edges = range(CHUNK, BULK_ITEMS, CHUNK)
+        rng = random.Random(self.seed)
+        horizon = CHUNK + CHUNK // 2
+        marks = [('alice', [p for k in edges for p in (k, k + 1)], True),
+                 ('bob', [p for k in edges for p in list(range(k - 40, k)) + list(range(k + 1, k + 41))], True),
+                 ('bob', rng.sample(range(CHUNK, 2 * CHUNK), 200), True),
+                 ('carol', [CHUNK - 1, CHUNK, horizon - 1, horizon], False),
+                 ('carol', list(range(2 * CHUNK, BULK_ITEMS + 1)), True)]
+        s.transaction(lambda tx: self.mark_all(tx, 'carol', 'all', horizon))
+        self.record(0, -1, 'READ COMMITTED', 'set-up: mark_all_read(carol, all, up_to => %d)' % horizon)
+        for user, positions, to_read in marks:
+            got = s.transaction(lambda tx: self.mark_positions(tx, user, positions, to_read))
+            self.record(0, -1, 'READ COMMITTED', 'set-up: %s(%s, positions %d..%d, %d of them) = %d' % (
+                'mark_read' if to_read else 'mark_unread', user, min(positions), max(positions), len(positions), got))
+
+    @staticmethod
+    def mark_all(tx, user, feed, up_to):
+        got = tx.value('SELECT pgfeed.mark_all_read(%s, %s, %s)', (user, feed, up_to))
+        expected = tx.value('SELECT ref_mark_all(%s, %s, %s)', (user, feed, up_to))
+        if got != expected:
+            raise TestFailure('mark_all_read(%s, %s, up_to => %s) returned %s, the reference marked %s items read'
+                              % (user, feed, up_to, got, expected))
+
+    @staticmethod
+    def mark_positions(tx, user, positions, to_read):
+        """Marks the live items at `positions` read or unread; returns what pgfeed reported."""
+        ids = [r[0] for r in tx.all('SELECT activity_id FROM ref_pub WHERE position = ANY(%s) AND NOT deleted',
+                                    (positions,))]
+        fn = 'mark_read' if to_read else 'mark_unread'
+        got = tx.value('SELECT pgfeed.%s(%%s, %%s)' % fn, (user, ids))
+        expected = tx.value('SELECT ref_mark(%s, %s, %s)', (user, ids, to_read))
+        if got != expected:
+            raise TestFailure('%s(%s, %d ids at positions %d..%d) returned %s, the reference changed %s items'
+                              % (fn, user, len(ids), min(positions), max(positions), got, expected))
+        return got
 
     def phase_serial(self, steps):
         self.phase = 'phase 1 (one session, check after every operation)'
@@ -679,6 +710,10 @@ class Differential:
         checker = self.db.session('checker')
         rng = random.Random(self.seed)
         check_rng = random.Random(self.seed + 1)
+        try:
+            self.check(checker, check_rng, snapshot=False)
+        except TestFailure as e:
+            raise TestFailure('%s\n  after the set-up (seed %d)' % (e, self.seed))
         for step in range(steps):
             try:
                 self.run_op(s, rng, 0, step, concurrent=False)
@@ -755,7 +790,7 @@ def compare_rows(what, got, expected):
 def main():
     seed = seed_from(sys.argv, default=1)
     total = int(os.environ.get('DIFF_OPS', str(DEFAULT_OPS)))
-    serial_steps = total // 8
+    serial_steps = total // 10
     workers = 2
     steps_each = (total - serial_steps) // workers
     print('%s: seed %d (rerun: python3 test/concurrency/differential.py %d), %d operations'
@@ -768,16 +803,18 @@ def main():
             setup = db.session('schema')
             setup.execute(SCHEMA)
             test = state['test'] = Differential(db, seed)
-            test.insert_bulk(setup)
+            test.set_up(setup)
+            set_up = test.ops
             t0 = time.monotonic()
             test.phase_serial(serial_steps)
             t1 = time.monotonic()
             test.phase_concurrent(workers, steps_each)
             t2 = time.monotonic()
             live = setup.value('SELECT count(*) FROM app')
-            return ('seed %d: %d operations (%d serial in %.1f s, %d concurrent in %.1f s), %d checks, '
+            return ('seed %d: %d operations (%d to set up, %d serial in %.1f s, %d concurrent in %.1f s), %d checks, '
                     '%d retries after serialization failures, %d after deadlocks%s, %d live items at the end'
-                    % (seed, test.ops, serial_steps, t1 - t0, test.ops - serial_steps, t2 - t1, test.checks,
+                    % (seed, test.ops, set_up, serial_steps, t1 - t0, test.ops - set_up - serial_steps, t2 - t1,
+                       test.checks,
                        test.retries[SERIALIZATION_FAILURE], test.retries[DEADLOCK_DETECTED],
                        ' (%s)' % ', '.join('%s %d' % kv for kv in sorted(test.deadlocked.items()))
                        if test.deadlocked else '', live))
