@@ -78,8 +78,12 @@ ChunkCache::Entry &ChunkCache::chunk(int64_t chunk_no) {
     auto found = chunks_.find(chunk_no);
     if (found != chunks_.end())
         return found->second;
-    if (may_have_bits(chunk_no)) {
-        // Fetch this chunk and the ones below it at once: callers walk down the feed.
+    auto in = [chunk_no](const std::pair<int64_t, int64_t> &range) {
+        return range.first <= chunk_no && chunk_no <= range.second;
+    };
+    if (may_have_bits(chunk_no) && std::none_of(fetched_.begin(), fetched_.end(), in)) {
+        // Fetch this chunk and the ones below it at once: callers walk down the feed. The empty
+        // ones get their entry when used, not all 64 now.
         int64_t lo = std::max(chunk_no - kChunkFetch + 1, chunk_of(*reader_.bits_lo));
         for (const Row &row :
              spi_.run(select_chunks,
@@ -89,8 +93,7 @@ ChunkCache::Entry &ChunkCache::chunk(int64_t chunk_no) {
             std::vector<uint8_t> bytes = row.bytea(2);
             chunks_.try_emplace(row.int4(1), Entry{ChunkBits::decode(bytes.data(), bytes.size()), false});
         }
-        for (int64_t c = lo; c < chunk_no; ++c)
-            chunks_.try_emplace(c); // fetched and absent: empty
+        fetched_.emplace_back(lo, chunk_no);
     }
     return chunks_[chunk_no];
 }
