@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """Invariant I1: pgfeed's read state and feeds agree with a plain-SQL reference model.
 
-BULK_ITEMS rows inserted in one statement make several 1024-position read chunks; then random
-operations on the attached table `app` (inserts, some in bulk, deletes, topic and id updates,
-savepoints, insert-then-delete in one transaction, changes undone by ROLLBACK TO or a PL/pgSQL
-exception block after SET CONSTRAINTS ALL IMMEDIATE) and on read state (mark_read, mark_unread,
-marks placed at chunk edges k*1024-1, k*1024, k*1024+1 in runs, whole, dense and sparse chunks,
-mark_all_read on 'all' / a topic / 'following' with and without up_to, at chunk edges too, follow,
-unfollow) run against pgfeed, and in the SAME transaction against a reference kept in ordinary
-tables. Where pgfeed numbers items after commit (pgfeed.flush exists), every committed write is
-followed by CALL pgfeed.flush().
+BULK_ITEMS rows inserted in one statement make several 1024-position read chunks, and each user's
+read state starts out shaped at their edges (set_up: single marks at k*1024, runs ending or starting
+there, a dense chunk, a horizon inside a chunk). Then random operations on the attached table `app`
+(inserts, some in bulk, deletes, topic and id updates, savepoints, insert-then-delete in one
+transaction, changes undone by ROLLBACK TO or a PL/pgSQL exception block after SET CONSTRAINTS ALL
+IMMEDIATE) and on read state (mark_read, mark_unread, marks placed at chunk edges k*1024-1, k*1024,
+k*1024+1 in runs, whole, dense and sparse chunks, mark_all_read on 'all' / a topic / 'following'
+with and without up_to, at chunk edges too, follow, unfollow) run against pgfeed, and in the SAME
+transaction against a reference kept in ordinary tables. Where pgfeed numbers items after commit
+(pgfeed.flush exists), every committed write is followed by CALL pgfeed.flush().
 
   ref_pub(pub_id, activity_id, topic, created_at, position, deleted)
       one row per publication of a row: an insert, or a change of its topic or id, publishes it
