@@ -16,6 +16,9 @@ PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-missing-field-initializers -Wno-regi
 # No JIT bitcode: nothing here is worth inlining into JIT-compiled expressions.
 override with_llvm = no
 
+# Rebuild what includes a changed header (PGXS tracks no header dependencies otherwise).
+override autodepend = yes
+
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 

@@ -16,8 +16,10 @@ extern "C" {
 #include "utils/tuplestore.h"
 }
 
+#include <algorithm>
 #include <deque>
 #include <limits>
+#include <map>
 
 namespace {
 
@@ -27,24 +29,29 @@ constexpr int kMaxPageSize = 1000;
 // Shorter runs of read items are stepped through: a jump costs a query.
 constexpr int64_t kRunWorthJumping = 32;
 
+// Items come without their topic's name: joining pgfeed.topics probed its index for every item
+// fetched, spare ones included, and set a Memoize cache up on every call: half of a light reader's
+// page. name_topics() looks the names of a page's rows up in one query.
 #define ITEM_COLUMNS                                                                                                   \
-    "SELECT i.position, i.activity_id, i.source::pg_catalog.oid, t.name, i.created_at "                                \
-    "FROM pgfeed.items i LEFT JOIN pgfeed.topics t ON t.topic_id = i.topic_id "
+    "SELECT i.position, i.activity_id, i.source::pg_catalog.oid, coalesce(i.topic_id, 0) AS topic_id, i.created_at "   \
+    "FROM pgfeed.items i "
 
 Statement all_items{ITEM_COLUMNS "WHERE i.position < $1 AND NOT i.deleted ORDER BY i.position DESC LIMIT $2"};
 Statement topic_items{ITEM_COLUMNS "WHERE i.topic_id = (SELECT topic_id FROM pgfeed.topics WHERE name = $3) "
                                    "AND i.position < $1 AND NOT i.deleted ORDER BY i.position DESC LIMIT $2"};
 // One index scan per followed topic, merged: never a sort of the topics' whole history.
 Statement followed_items{
-    "SELECT x.* FROM pgfeed.follows f JOIN pgfeed.topics tp ON tp.name = f.topic, LATERAL (" ITEM_COLUMNS
+    "SELECT x.*, tp.name FROM pgfeed.follows f JOIN pgfeed.topics tp ON tp.name = f.topic, LATERAL (" ITEM_COLUMNS
     "WHERE i.topic_id = tp.topic_id AND i.position < $1 AND NOT i.deleted "
     "ORDER BY i.position DESC LIMIT $2) x "
     "WHERE f.user_id = $3 ORDER BY x.position DESC LIMIT $2"};
+Statement topic_names{"SELECT topic_id, name FROM pgfeed.topics WHERE topic_id = ANY($1)"};
 
 struct PageRow {
     int64_t position;
     int64_t activity_id;
     Oid source;
+    int32_t topic_id; // 0: none
     std::optional<std::string> topic;
     std::optional<int64_t> created_at;
     bool is_read;
@@ -91,11 +98,13 @@ class FeedCursor {
         }
         exhausted_ = static_cast<int64_t>(rows.size()) < batch_;
         for (const Row &row : rows) {
-            PageRow item{row.int8(1), row.int8(2), row.oid(3), std::nullopt, std::nullopt, false};
-            if (!row.is_null(4))
-                item.topic = row.text(4);
+            PageRow item{row.int8(1), row.int8(2), row.oid(3), row.int4(4), std::nullopt, std::nullopt, false};
             if (!row.is_null(5))
                 item.created_at = row.int8(5);
+            if (feed_.kind == FeedSpec::Kind::Topic)
+                item.topic = feed_.topic;
+            else if (feed_.kind == FeedSpec::Kind::Following)
+                item.topic = row.text(6);
             buffer_.push_back(std::move(item));
         }
         if (!rows.empty())
@@ -110,6 +119,26 @@ class FeedCursor {
     bool exhausted_ = false;
     std::deque<PageRow> buffer_;
 };
+
+// The names of the topics of the rows that have one and no name yet, in one query.
+void name_topics(Spi &spi, std::vector<PageRow> &page) {
+    std::vector<int32_t> ids;
+    for (const PageRow &row : page)
+        if (row.topic_id != 0 && !row.topic)
+            ids.push_back(row.topic_id);
+    if (ids.empty())
+        return;
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    std::map<int32_t, std::string> names;
+    for (const Row &row : spi.run(topic_names, {int4_array_param(ids)}, true))
+        names.emplace(row.int4(1), row.text(2));
+    for (PageRow &row : page) {
+        auto name = names.find(row.topic_id);
+        if (row.topic_id != 0 && !row.topic && name != names.end())
+            row.topic = name->second;
+    }
+}
 
 std::vector<PageRow> read_page(Spi &spi, AsPgfeedOwner &rights, const std::string &user_key, const FeedSpec &feed,
                                int page_size, int64_t before, bool unread_only) {
@@ -156,6 +185,7 @@ std::vector<PageRow> read_page(Spi &spi, AsPgfeedOwner &rights, const std::strin
                 cursor.seek_below(run_start);
         }
     }
+    name_topics(spi, page);
     return page;
 }
 

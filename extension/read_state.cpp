@@ -1,5 +1,7 @@
 #include "read_state.hpp"
 
+#include "core/read_walk.hpp"
+
 #include <algorithm>
 
 namespace pgfeed {
@@ -76,8 +78,12 @@ ChunkCache::Entry &ChunkCache::chunk(int64_t chunk_no) {
     auto found = chunks_.find(chunk_no);
     if (found != chunks_.end())
         return found->second;
-    if (may_have_bits(chunk_no)) {
-        // Fetch this chunk and the ones below it at once: callers walk down the feed.
+    auto in = [chunk_no](const std::pair<int64_t, int64_t> &range) {
+        return range.first <= chunk_no && chunk_no <= range.second;
+    };
+    if (may_have_bits(chunk_no) && std::none_of(fetched_.begin(), fetched_.end(), in)) {
+        // Fetch this chunk and the ones below it at once: callers walk down the feed. The empty
+        // ones get their entry when used, not all 64 now.
         int64_t lo = std::max(chunk_no - kChunkFetch + 1, chunk_of(*reader_.bits_lo));
         for (const Row &row :
              spi_.run(select_chunks,
@@ -87,8 +93,7 @@ ChunkCache::Entry &ChunkCache::chunk(int64_t chunk_no) {
             std::vector<uint8_t> bytes = row.bytea(2);
             chunks_.try_emplace(row.int4(1), Entry{ChunkBits::decode(bytes.data(), bytes.size()), false});
         }
-        for (int64_t c = lo; c < chunk_no; ++c)
-            chunks_.try_emplace(c); // fetched and absent: empty
+        fetched_.emplace_back(lo, chunk_no);
     }
     return chunks_[chunk_no];
 }
@@ -115,27 +120,13 @@ void ChunkCache::flip(int64_t position) {
 std::optional<int64_t> ChunkCache::highest_set_below(int64_t below, int64_t floor) {
     if (!reader_.bits_lo)
         return std::nullopt;
-    floor = std::max(floor, *reader_.bits_lo);
-    below = std::min(below, *reader_.bits_hi + 1);
-    for (int64_t c = chunk_of(below - 1); below > floor && c >= chunk_of(floor); --c) {
-        int limit = c == chunk_of(below - 1) ? offset_of(below - 1) + 1 : kChunkBits;
-        int offset = chunk(c).bits.highest_set_below(limit);
-        if (offset >= 0) {
-            int64_t position = position_at(c, offset);
-            return position >= floor ? std::optional<int64_t>(position) : std::nullopt;
-        }
-    }
-    return std::nullopt;
+    return highest_set_in([this](int64_t c) -> const ChunkBits & { return chunk(c).bits; }, *reader_.bits_lo,
+                          *reader_.bits_hi, below, floor);
 }
 
 int64_t ChunkCache::run_start(int64_t position) {
-    for (int64_t c = chunk_of(position), limit = offset_of(position) + 1;; --c, limit = kChunkBits) {
-        int clear = chunk(c).bits.highest_clear_below(limit);
-        if (clear >= 0)
-            return position_at(c, clear + 1);
-        if (!may_have_bits(c - 1))
-            return position_at(c, 0);
-    }
+    return run_start_in([this](int64_t c) -> const ChunkBits & { return chunk(c).bits; },
+                        reader_.bits_lo.value_or(position), position);
 }
 
 void ChunkCache::save() {

@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace pgfeed {
@@ -53,7 +54,9 @@ class ChunkCache {
     Spi &spi_;
     Reader &reader_;
     bool read_only_;
-    std::map<int64_t, Entry> chunks_; // every chunk fetched or known empty
+    std::map<int64_t, Entry> chunks_; // the chunks fetched, and those used that have no row
+    // Ranges [lo, hi] of chunk numbers fetched: a chunk in one and not in chunks_ has no row.
+    std::vector<std::pair<int64_t, int64_t>> fetched_;
 };
 
 struct ItemRef {

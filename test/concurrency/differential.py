@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
 """Invariant I1: pgfeed's read state and feeds agree with a plain-SQL reference model.
 
-Random operations on an attached table `app` (inserts, deletes, topic and id updates, savepoints,
-insert-then-delete in one transaction) and on read state (mark_read, mark_unread, mark_all_read on
-'all' / a topic / 'following' with and without up_to, follow, unfollow) run against pgfeed, and in
-the SAME transaction against a reference kept in ordinary tables:
+BULK_ITEMS rows inserted in one statement make several 1024-position read chunks, and each user's
+read state starts out shaped at their edges (set_up: single marks at k*1024, runs ending or starting
+there, a dense chunk, a horizon inside a chunk). Then random operations on the attached table `app`
+(inserts, some in bulk, deletes, topic and id updates, savepoints, insert-then-delete in one
+transaction, changes undone by ROLLBACK TO or a PL/pgSQL exception block after SET CONSTRAINTS ALL
+IMMEDIATE) and on read state (mark_read, mark_unread, marks placed at chunk edges k*1024-1, k*1024,
+k*1024+1 in runs, whole, dense and sparse chunks, mark_all_read on 'all' / a topic / 'following'
+with and without up_to, at chunk edges too, follow, unfollow) run against pgfeed, and in the SAME
+transaction against a reference kept in ordinary tables. Where pgfeed numbers items after commit
+(pgfeed.flush exists), every committed write is followed by CALL pgfeed.flush().
 
   ref_pub(pub_id, activity_id, topic, created_at, position, deleted)
       one row per publication of a row: an insert, or a change of its topic or id, publishes it
@@ -22,16 +28,19 @@ take an advisory lock on (user, topic) first; writes to `app` run at any isolati
 order them). Serialization failures and deadlocks are retried, both sides rolling back together,
 and counted in the summary (deadlocks are I3's business: concurrent_marks.py fails on them).
 
-A check compares, for every user and every feed, in one snapshot: page(page_size => 1000) rows
-(position, activity_id, source, topic, created_at, is_read), page(unread_only => true),
-unread_count, count_since at several cursors, is_read of every activity id ever used, and a
-pagination walk with before => last position of a random feed in small pages.
+A check compares in one snapshot, in the database (a difference is fetched to be shown): full
+walks with before => in pages of 1000 of every user's 'all' and one more feed (every feed now and
+then), read and unread-only, rows (position, activity_id, source, topic, created_at, is_read) and
+all; a full walk of one feed in pages of 1, 2, 3, 7 or 20 (cycling), both ways; walks of a few pages
+of 1 to 3 from right around every chunk edge; unread_count and count_since at several cursors of
+every feed; is_read of a sample of activity ids, of every id ever used now and then.
 
 Phase 1 runs one session and checks after every operation: fully reproducible from the seed.
 Phase 2 runs two sessions concurrently while a third checks continuously in REPEATABLE READ
 snapshots, then checks once more at rest.
 
-Usage: differential.py [SEED]   (or PGFEED_SEED=...; PGFEED_DIFF_OPS sets the number of operations)
+Usage: differential.py [SEED]   (or PGFEED_SEED=...; DIFF_OPS=N sets the number of operations, default
+DEFAULT_OPS: about a minute)
 """
 import os
 import random
@@ -48,7 +57,17 @@ TOPIC_VALUES = [1, 2, 3, 4]
 FOLLOWABLE = ['mp_id:1', 'mp_id:2', 'mp_id:3', 'mp_id:4', 'mp_id:9']  # mp_id:9 never gets items
 FEEDS = ['all', 'following'] + FOLLOWABLE
 MISSING_ID = 999999999
-MAX_LIVE = 300  # keeps every feed within one page of 1000
+# Enough items for several 1024-position read chunks, inserted in one statement before the
+# operations; MAX_LIVE caps the live rows (positions grow past it as rows are published again).
+BULK_ITEMS = 2200
+MAX_LIVE = 2600
+CHUNK = 1024
+# Every check walks every feed in pages of 1000 and one feed in pages of one of these (cycling),
+# both with and without unread_only; walks from chunk edges take a few small pages.
+WALK_SIZES = [1, 2, 3, 7, 20]
+EDGE_WALK_PAGES = 4
+# About a minute on two busy cores; DIFF_OPS=N runs longer.
+DEFAULT_OPS = 900
 
 SCHEMA = r"""
 CREATE TABLE app (
@@ -145,15 +164,68 @@ CREATE FUNCTION ref_mark_all(u text, f text, up_to bigint) RETURNS bigint LANGUA
                              WHERE position <= least(up_to, (SELECT n FROM ref_seq))), true)
 $$;
 
+-- The reference's rows of a feed below `below` (NULL: all), newest first and numbered, the first
+-- `lim` of them (NULL: all).
+CREATE FUNCTION ref_rows(u text, f text, unread_only bool, below bigint DEFAULT NULL, lim bigint DEFAULT NULL)
+RETURNS TABLE (n bigint, pos bigint, activity_id bigint, source text, topic text, created_at timestamptz,
+               is_read bool) LANGUAGE sql STABLE AS $$
+    SELECT row_number() OVER (ORDER BY p.position DESC), p.position, p.activity_id, 'app', p.topic, p.created_at,
+           p.is_read
+      FROM (SELECT p.*, coalesce((SELECT st.is_read FROM ref_state st WHERE st.user_key = u AND st.pub_id = p.pub_id),
+                                 false) AS is_read
+              FROM ref_feed(u, f) p WHERE p.position < coalesce(below, 9223372036854775807)) p
+     WHERE NOT (unread_only AND p.is_read)
+     ORDER BY p.position DESC LIMIT lim
+$$;
+
+-- pgfeed's rows of a feed in pages of `size`, each page asked for with before => the last position
+-- of the previous one, starting below `below` (NULL: the top), at most `pages` pages (NULL: to the end).
+CREATE FUNCTION walk(u text, f text, size int, unread_only bool, below bigint DEFAULT NULL, pages int DEFAULT NULL)
+RETURNS TABLE (n bigint, pos bigint, activity_id bigint, source text, topic text, created_at timestamptz,
+               is_read bool) LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+DECLARE
+    r record;
+    got int;
+    taken int := 0;
+BEGIN
+    n := 0;
+    LOOP
+        got := 0;
+        FOR r IN SELECT * FROM pgfeed.page(u, f, size, below, unread_only) LOOP
+            n := n + 1;
+            got := got + 1;
+            pos := r.position;
+            activity_id := r.activity_id;
+            source := r.source::text;
+            topic := r.topic;
+            created_at := r.created_at;
+            is_read := r.is_read;
+            RETURN NEXT;
+        END LOOP;
+        taken := taken + 1;
+        -- A page that does not move below its cursor would repeat forever: the comparison shows it.
+        EXIT WHEN got < size OR taken = pages OR pos >= below OR n > 100000;
+        below := pos;
+    END LOOP;
+END $$;
+
+-- Whether the walk differs from the reference in any row or in its length.
+CREATE FUNCTION walk_differs(u text, f text, size int, unread_only bool, below bigint DEFAULT NULL,
+                             pages int DEFAULT NULL) RETURNS bool LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (
+        SELECT FROM walk(u, f, size, unread_only, below, pages) w
+        FULL JOIN ref_rows(u, f, unread_only, below, size * pages) r USING (n)
+         WHERE (w.pos, w.activity_id, w.source, w.topic, w.created_at, w.is_read)
+               IS DISTINCT FROM (r.pos, r.activity_id, r.source, r.topic, r.created_at, r.is_read))
+$$;
+
 CREATE FUNCTION ref_is_read(u text, aid bigint) RETURNS bool LANGUAGE sql STABLE AS $$
     SELECT coalesce(s.is_read, false) FROM ref_pub p
       LEFT JOIN ref_state s ON s.user_key = u AND s.pub_id = p.pub_id
      WHERE p.activity_id = aid AND NOT p.deleted AND p.position IS NOT NULL
 $$;
 """
-
-PAGE_COLUMNS = 'p.position, p.activity_id, p.source::text, p.topic, p.created_at, p.is_read'
-
 
 class Differential:
     def __init__(self, db, seed):
@@ -168,6 +240,9 @@ class Differential:
         self.checks = 0
         self.ops = 0
         self.phase = 'setup'
+        self.has_flush = db.session('probe').value(
+            "SELECT EXISTS (SELECT FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = 'pgfeed' AND p.proname = 'flush')")
 
     # -- bookkeeping -------------------------------------------------------------------------------
 
@@ -196,11 +271,12 @@ class Differential:
 
     def run_op(self, s, rng, worker, step, concurrent):
         """Picks one operation and runs it, with the reference, in one transaction."""
-        kinds = ['insert', 'delete', 'update_topic', 'update_id', 'compound', 'mark_read', 'mark_unread',
-                 'mark_all_read', 'follow', 'unfollow']
-        weights = [18, 12, 8, 2, 5, 16, 10, 9, 4, 3]
+        kinds = ['insert', 'insert_bulk', 'delete', 'update_topic', 'update_id', 'compound', 'savepoint_shapes',
+                 'mark_read', 'mark_unread', 'mark_edges', 'mark_all_read', 'follow', 'unfollow']
+        weights = [16, 2, 12, 8, 2, 5, 4, 10, 6, 20, 9, 4, 3]
         kind = rng.choices(kinds, weights)[0]
-        writes = kind in ('insert', 'delete', 'update_topic', 'update_id', 'compound')
+        writes = kind in ('insert', 'insert_bulk', 'delete', 'update_topic', 'update_id', 'compound',
+                          'savepoint_shapes')
         if writes:
             isolation = rng.choices(['READ COMMITTED', 'REPEATABLE READ', 'SERIALIZABLE'], [6, 3, 1])[0]
         elif kind.startswith('mark') and concurrent:
@@ -227,7 +303,15 @@ class Differential:
                     self.deadlocked[kind] = self.deadlocked.get(kind, 0) + 1
 
         s.transaction(body, isolation, retry_codes=(SERIALIZATION_FAILURE, DEADLOCK_DETECTED), on_retry=on_retry)
+        if writes:
+            self.flush(s)
         self.record(worker, step, isolation, holder['text'])
+
+    def flush(self, s):
+        """Numbers what has committed where pgfeed numbers items after commit (pgfeed.flush exists);
+        where it numbers them at commit there is nothing to do."""
+        if self.has_flush:
+            s.execute('CALL pgfeed.flush()')
 
     @staticmethod
     def live_ids(tx):
@@ -254,6 +338,18 @@ class Differential:
             return 'insert %d rows in one statement, topics %s' % (n, topics)
         ids = self.insert_rows(tx, rng, rng.choice([1, 1, 2]))
         return 'insert ids %s' % ids
+
+    def op_insert_bulk(self, tx, rng):
+        """Many rows in one statement (over chunk edges as positions grow), or as many deleted."""
+        live = tx.value('SELECT count(*) FROM app')
+        n = rng.randint(20, 200)
+        if live + n > MAX_LIVE:
+            victims = rng.sample(self.live_ids(tx), min(live, n))
+            tx.execute('DELETE FROM app WHERE id = ANY(%s)', (victims,))
+            return 'delete %d rows in one statement' % len(victims)
+        tx.execute("INSERT INTO app (id, mp_id, body) SELECT nextval('app_ids'), "
+                   "CASE WHEN g %% 40 = 0 THEN NULL ELSE 1 + g %% 4 END, 'x' FROM generate_series(1, %s) g", (n,))
+        return 'insert %d rows in one statement' % n
 
     def op_delete(self, tx, rng):
         ids = self.live_ids(tx)
@@ -340,6 +436,40 @@ class Differential:
                 steps.append('savepoint: insert %s then a failing statement, rolled back' % extra)
         return 'compound: ' + '; '.join(steps)
 
+    def op_savepoint_shapes(self, tx, rng):
+        """Changes undone by a savepoint or a PL/pgSQL exception block, some after the deferred
+        constraints ran early (SET CONSTRAINTS ALL IMMEDIATE): only what commits may reach the feeds."""
+        shape = rng.choice(['immediate_then_rollback', 'delete_rolled_back', 'exception_block'])
+        immediate = rng.random() < 0.5
+        if shape == 'immediate_then_rollback':
+            mine = self.insert_rows(tx, rng, rng.randint(1, 3))
+            tx.execute('SAVEPOINT s')
+            tx.execute('SET CONSTRAINTS ALL IMMEDIATE')
+            tx.execute('ROLLBACK TO SAVEPOINT s')
+            return 'insert %s; SAVEPOINT s; SET CONSTRAINTS ALL IMMEDIATE; ROLLBACK TO s' % mine
+        victims = rng.sample(self.live_ids(tx), 2)
+        if shape == 'delete_rolled_back':
+            tx.execute('SAVEPOINT s')
+            tx.execute('DELETE FROM app WHERE id = ANY(%s)', (victims,))
+            if immediate:
+                tx.execute('SET CONSTRAINTS ALL IMMEDIATE')
+            tx.execute('ROLLBACK TO SAVEPOINT s')
+            return 'SAVEPOINT s; delete %s;%s ROLLBACK TO s' % (victims, ' SET CONSTRAINTS ALL IMMEDIATE;' * immediate)
+        before = self.insert_rows(tx, rng, 1) if rng.random() < 0.5 else []
+        topic = self.random_topic(rng)
+        n = rng.randint(1, 3)
+        # No parameters: the block is sent as it is.
+        tx.execute("DO $$ BEGIN BEGIN "
+                   "INSERT INTO app (id, mp_id, body) SELECT nextval('app_ids'), %s, 'x' FROM generate_series(1, %d); "
+                   "DELETE FROM app WHERE id IN (%d, %d); %s"
+                   "RAISE EXCEPTION 'undo'; "
+                   "EXCEPTION WHEN others THEN NULL; END; END $$"
+                   % ('NULL' if topic is None else topic, n, victims[0], victims[1],
+                      'SET CONSTRAINTS ALL IMMEDIATE; ' if immediate else ''))
+        return ('%sexception block: insert %d, delete %s,%s raise' %
+                ('insert %s; ' % before if before else '', n, victims,
+                 ' SET CONSTRAINTS ALL IMMEDIATE,' if immediate else ''))
+
     def pick_ids(self, tx, rng):
         ids = self.live_ids(tx)
         dead = [r[0] for r in tx.all('SELECT DISTINCT activity_id FROM ref_pub WHERE deleted ORDER BY 1 LIMIT 50')]
@@ -369,12 +499,39 @@ class Differential:
     def op_mark_unread(self, tx, rng):
         return self.op_mark_read(tx, rng, to_read=False)
 
+    def op_mark_edges(self, tx, rng):
+        """Marks placed at chunk edges: positions k*1024-1, k*1024 and k*1024+1, runs across an edge
+        long enough for a page to jump over, a whole chunk, a dense (bitmap) or a sparse chunk."""
+        user = rng.choice(USERS)
+        last = tx.value('SELECT n FROM ref_seq')
+        edge = CHUNK * rng.randint(1, max(1, last // CHUNK))
+        shape = rng.choice(['edge', 'edge', 'run', 'run', 'chunk', 'dense', 'sparse'])
+        if shape == 'edge':
+            positions = [edge + d for d in rng.choice([[-1], [0], [1], [-1, 0], [0, 1], [-1, 0, 1]])]
+        elif shape == 'run':  # ending or starting at the edge, or across it
+            first = rng.choice([edge - rng.randint(2, 80), edge - 1, edge, edge + 1])
+            last_marked = rng.choice([edge - 1, edge, edge + 1, edge + rng.randint(2, 80)])
+            positions = list(range(first, max(first, last_marked) + 1))
+        else:
+            first = edge - CHUNK * rng.randint(0, 1)  # the chunk below the edge or the one above
+            if shape == 'chunk':
+                positions = list(range(first, first + CHUNK))
+            else:
+                n = rng.randint(64, 300) if shape == 'dense' else rng.randint(1, 8)
+                positions = rng.sample(range(first, first + CHUNK), n)
+        to_read = rng.random() < 0.7
+        got = self.mark_positions(tx, user, positions, to_read)
+        return '%s(%s, %s at %d, positions %d..%d) = %s' % ('mark_read' if to_read else 'mark_unread', user, shape,
+                                                            edge, min(positions), max(positions), got)
+
     def op_mark_all_read(self, tx, rng):
         user = rng.choice(USERS)
         feed = rng.choice(['all', 'all', 'following'] + FOLLOWABLE)
         up_to = None
-        if rng.random() < 0.5:
-            last = tx.value('SELECT n FROM ref_seq')
+        last = tx.value('SELECT n FROM ref_seq')
+        if rng.random() < 0.4:  # a horizon at a chunk edge
+            up_to = CHUNK * rng.randint(1, max(1, last // CHUNK)) + rng.choice([-1, 0, 1])
+        elif rng.random() < 0.85:
             up_to = rng.randint(0, last + 5)
         got = tx.value('SELECT pgfeed.mark_all_read(%s, %s, %s)', (user, feed, up_to))
         visible = tx.value('SELECT n FROM ref_seq')
@@ -413,9 +570,10 @@ class Differential:
     def check(self, s, rng, snapshot, full=False):
         """Compares everything observable for every user and feed; raises TestFailure on a difference."""
         if snapshot:
+            self.flush(s)
             s.execute('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
         try:
-            self._check(s, rng, full or self.checks % 25 == 0)
+            self._check(s, rng, full or self.checks % 50 == 0)
         finally:
             if snapshot:
                 s.rollback_quietly()
@@ -431,44 +589,44 @@ class Differential:
             raise TestFailure('pgfeed.sequencer.last_position %s, the reference numbered %s items'
                               % (s.value('SELECT last_position FROM pgfeed.sequencer'), last))
 
-        def grouped(rows):
-            out = {(u, f): [] for u in USERS for f in FEEDS}
-            for r in rows:
-                out[(r[0], r[1])].append(tuple(r[2:]))
-            return out
+        # Every user's 'all' and one more feed (every feed in a full check), read and unread-only,
+        # walked in pages of 1000; then one feed in small pages, the size cycling through WALK_SIZES;
+        # then pages of 1 to 3 from right around every chunk edge. Rows are compared in the
+        # database; a walk that differs is fetched to be shown.
+        walked = FEEDS if full else ['all', FEEDS[1 + self.checks % (len(FEEDS) - 1)]]
+        for u, f, only in s.all('SELECT u, f, m FROM unnest(%s::text[]) u, unnest(%s::text[]) f, '
+                                'unnest(ARRAY[false, true]) m WHERE walk_differs(u, f, 1000, m)', (USERS, walked)):
+            self.explain_walk(s, u, f, 1000, only)
+        size = WALK_SIZES[self.checks % len(WALK_SIZES)]
+        user, feed = rng.choice(USERS), rng.choice(['all', 'all', 'following'] + FOLLOWABLE)
+        for only in (False, True):
+            if s.value('SELECT walk_differs(%s, %s, %s, %s)', (user, feed, size, only)):
+                self.explain_walk(s, user, feed, size, only)
+        user, feed = rng.choice(USERS), rng.choice(['all', 'all', 'following'] + FOLLOWABLE)
+        befores = [k * CHUNK + d for k in range(1, last // CHUNK + 1) for d in (-1, 0, 1, 2)] + [last + 1]
+        for b, small, only in s.all(
+                'SELECT b, z, m FROM unnest(%s::int8[]) b, unnest(ARRAY[1, 2, 3]) z, unnest(ARRAY[false, true]) m '
+                'WHERE walk_differs(%s, %s, z, m, b, %s)', (befores, user, feed, EDGE_WALK_PAGES)):
+            self.explain_walk(s, user, feed, small, only, b, EDGE_WALK_PAGES)
 
-        params = (USERS, FEEDS)
-        got_pages = grouped(s.all('SELECT u, f, ' + PAGE_COLUMNS + ' FROM unnest(%s::text[]) u, unnest(%s::text[]) f, '
-                                  'LATERAL pgfeed.page(u, f, 1000) p', params))
-        got_unread = grouped(s.all('SELECT u, f, ' + PAGE_COLUMNS + ' FROM unnest(%s::text[]) u, unnest(%s::text[]) f, '
-                                   'LATERAL pgfeed.page(u, f, 1000, NULL, true) p', params))
-        exp_pages = grouped(s.all(
-            "SELECT u, f, p.position, p.activity_id, 'app', p.topic, p.created_at, coalesce(st.is_read, false) "
-            'FROM unnest(%s::text[]) u CROSS JOIN unnest(%s::text[]) f CROSS JOIN LATERAL ref_feed(u, f) p '
-            'LEFT JOIN ref_state st ON st.user_key = u AND st.pub_id = p.pub_id '
-            'ORDER BY u, f, p.position DESC', params))
-        counts = {(u, f): c for u, f, c in s.all(
-            'SELECT u, f, pgfeed.unread_count(u, f) FROM unnest(%s::text[]) u, unnest(%s::text[]) f', params)}
-        for key in exp_pages:
-            exp = exp_pages[key]
-            if len(exp) > 1000:
-                raise TestFailure('test bug: feed %s has %d items, more than one page' % (key, len(exp)))
-            where = 'user %s feed %s' % key
-            compare_rows('page(%s, %s, 1000)' % key, got_pages[key], exp)
-            compare_rows('page(%s, %s, 1000, unread_only => true)' % key, got_unread[key],
-                         [r for r in exp if not r[5]])
-            exp_count = sum(1 for r in exp if not r[5])
-            if counts[key] != exp_count:
-                raise TestFailure('unread_count(%s, %s) = %s, the reference counts %d unread (%s)'
-                                  % (key[0], key[1], counts[key], exp_count, where))
-
+        # Counts: unread_count, and count_since at several cursors.
         afters = sorted({0, last // 2, rng.randint(0, last + 1), max(last - 3, 0), last, last + 3})
-        for u, f, a, c in s.all('SELECT u, f, a, pgfeed.count_since(u, f, a) FROM unnest(%s::text[]) u, '
-                                'unnest(%s::text[]) f, unnest(%s::int8[]) a', (USERS, FEEDS, afters)):
-            exp = sum(1 for r in exp_pages[(u, f)] if r[0] > a)
-            if c != exp:
+        for u, f, a, got, exp in s.all(
+                'WITH feed AS MATERIALIZED (SELECT u, f, p.position, coalesce(st.is_read, false) AS is_read '
+                '  FROM unnest(%s::text[]) u CROSS JOIN unnest(%s::text[]) f CROSS JOIN LATERAL ref_feed(u, f) p '
+                '  LEFT JOIN ref_state st ON st.user_key = u AND st.pub_id = p.pub_id), '
+                'expected AS (SELECT u, f, a, count(feed.position) FILTER (WHERE CASE WHEN a IS NULL '
+                '  THEN NOT feed.is_read ELSE feed.position > a END) AS n '
+                '  FROM unnest(%s::text[]) u CROSS JOIN unnest(%s::text[]) f CROSS JOIN unnest(%s::int8[]) a '
+                '  LEFT JOIN feed USING (u, f) GROUP BY u, f, a) '
+                'SELECT u, f, a, CASE WHEN a IS NULL THEN pgfeed.unread_count(u, f) '
+                '  ELSE pgfeed.count_since(u, f, a) END, n FROM expected',
+                (USERS, FEEDS, USERS, FEEDS, [None] + afters)):
+            if got != exp and a is None:
+                raise TestFailure('unread_count(%s, %s) = %s, the reference counts %d unread' % (u, f, got, exp))
+            if got != exp:
                 raise TestFailure('count_since(%s, %s, %d) = %s, the reference has %d items above %d'
-                                  % (u, f, a, c, exp, a))
+                                  % (u, f, a, got, exp, a))
 
         # is_read of every activity id ever used now and then, of a sample otherwise: live, deleted
         # and re-published items, and one that never existed.
@@ -483,25 +641,69 @@ class Differential:
             if got != exp:
                 raise TestFailure('is_read(%s, %d) = %s, the reference says %s' % (u, aid, got, exp))
 
-        # Walk one feed page by page.
-        user, feed, unread_only = rng.choice(USERS), rng.choice(FEEDS), rng.random() < 0.4
-        exp = [r for r in exp_pages[(user, feed)] if not (unread_only and r[5])]
-        size = rng.randint(1, max(1, len(exp) // 8 + 1))
-        rows, before = [], None
-        while True:
-            page = [tuple(r) for r in s.all('SELECT ' + PAGE_COLUMNS + ' FROM pgfeed.page(%s, %s, %s, %s, %s) p',
-                                            (user, feed, size, before, unread_only))]
-            if before is not None and any(r[0] >= before for r in page):
-                raise TestFailure('page(%s, %s, %d, before => %d) returned positions %s'
-                                  % (user, feed, size, before, [r[0] for r in page]))
-            rows += page
-            if len(page) < size or len(rows) > len(exp) + size:
-                break
-            before = page[-1][0]
-        compare_rows('pages of %d of (%s, %s, unread_only => %s) walked with before' % (size, user, feed, unread_only),
-                     rows, exp)
+    @staticmethod
+    def explain_walk(s, user, feed, size, unread_only, below=None, pages=None):
+        """Raises the TestFailure of a walk that walk_differs found different, with its rows."""
+        what = 'pages of %d of (%s, %s, unread_only => %s)%s walked with before =>' % (
+            size, user, feed, unread_only, '' if below is None else ' from before => %d, %d pages,' % (below, pages))
+        got = s.all('SELECT pos, activity_id, source, topic, created_at, is_read '
+                    'FROM walk(%s, %s, %s, %s, %s, %s) ORDER BY n',
+                    (user, feed, size, unread_only, below, pages))
+        limit = None if pages is None else size * pages
+        expected = s.all('SELECT pos, activity_id, source, topic, created_at, is_read '
+                         'FROM ref_rows(%s, %s, %s, %s, %s) ORDER BY n', (user, feed, unread_only, below, limit))
+        compare_rows(what, got, expected)
+        raise TestFailure('%s differs from the reference only in the database\'s comparison' % what)
 
     # -- phases ------------------------------------------------------------------------------------
+
+    def set_up(self, s):
+        """BULK_ITEMS rows in one statement, then each user's read state shaped at the chunk edges
+        below them (random operations move on from there): alice has single marks at k*1024 and
+        k*1024+1, bob runs that end at k*1024-1 or start at k*1024+1 and a dense chunk, carol a
+        horizon inside a chunk, unread items at its edges and a run of marks from the next edge up."""
+        s.execute('BEGIN')
+        s.execute("INSERT INTO app (id, mp_id, body) SELECT nextval('app_ids'), "
+                  "CASE WHEN g %% 40 = 0 THEN NULL ELSE 1 + g %% 4 END, 'x' FROM generate_series(1, %s) g",
+                  (BULK_ITEMS,))
+        s.execute('SELECT ref_commit()')
+        s.execute('COMMIT')
+        self.flush(s)
+        edges = range(CHUNK, BULK_ITEMS, CHUNK)
+        rng = random.Random(self.seed)
+        horizon = CHUNK + CHUNK // 2
+        marks = [('alice', [p for k in edges for p in (k, k + 1)], True),
+                 ('bob', [p for k in edges for p in list(range(k - 40, k)) + list(range(k + 1, k + 41))], True),
+                 ('bob', rng.sample(range(CHUNK, 2 * CHUNK), 200), True),
+                 ('carol', [CHUNK - 1, CHUNK, horizon - 1, horizon], False),
+                 ('carol', list(range(2 * CHUNK, BULK_ITEMS + 1)), True)]
+        s.transaction(lambda tx: self.mark_all(tx, 'carol', 'all', horizon))
+        self.record(0, -1, 'READ COMMITTED', 'set-up: mark_all_read(carol, all, up_to => %d)' % horizon)
+        for user, positions, to_read in marks:
+            got = s.transaction(lambda tx: self.mark_positions(tx, user, positions, to_read))
+            self.record(0, -1, 'READ COMMITTED', 'set-up: %s(%s, positions %d..%d, %d of them) = %d' % (
+                'mark_read' if to_read else 'mark_unread', user, min(positions), max(positions), len(positions), got))
+
+    @staticmethod
+    def mark_all(tx, user, feed, up_to):
+        got = tx.value('SELECT pgfeed.mark_all_read(%s, %s, %s)', (user, feed, up_to))
+        expected = tx.value('SELECT ref_mark_all(%s, %s, %s)', (user, feed, up_to))
+        if got != expected:
+            raise TestFailure('mark_all_read(%s, %s, up_to => %s) returned %s, the reference marked %s items read'
+                              % (user, feed, up_to, got, expected))
+
+    @staticmethod
+    def mark_positions(tx, user, positions, to_read):
+        """Marks the live items at `positions` read or unread; returns what pgfeed reported."""
+        ids = [r[0] for r in tx.all('SELECT activity_id FROM ref_pub WHERE position = ANY(%s) AND NOT deleted',
+                                    (positions,))]
+        fn = 'mark_read' if to_read else 'mark_unread'
+        got = tx.value('SELECT pgfeed.%s(%%s, %%s)' % fn, (user, ids))
+        expected = tx.value('SELECT ref_mark(%s, %s, %s)', (user, ids, to_read))
+        if got != expected:
+            raise TestFailure('%s(%s, %d ids at positions %d..%d) returned %s, the reference changed %s items'
+                              % (fn, user, len(ids), min(positions), max(positions), got, expected))
+        return got
 
     def phase_serial(self, steps):
         self.phase = 'phase 1 (one session, check after every operation)'
@@ -509,6 +711,10 @@ class Differential:
         checker = self.db.session('checker')
         rng = random.Random(self.seed)
         check_rng = random.Random(self.seed + 1)
+        try:
+            self.check(checker, check_rng, snapshot=False)
+        except TestFailure as e:
+            raise TestFailure('%s\n  after the set-up (seed %d)' % (e, self.seed))
         for step in range(steps):
             try:
                 self.run_op(s, rng, 0, step, concurrent=False)
@@ -584,8 +790,8 @@ def compare_rows(what, got, expected):
 
 def main():
     seed = seed_from(sys.argv, default=1)
-    total = int(os.environ.get('PGFEED_DIFF_OPS', '3000'))
-    serial_steps = total * 2 // 15
+    total = int(os.environ.get('DIFF_OPS', str(DEFAULT_OPS)))
+    serial_steps = total // 10
     workers = 2
     steps_each = (total - serial_steps) // workers
     print('%s: seed %d (rerun: python3 test/concurrency/differential.py %d), %d operations'
@@ -598,15 +804,18 @@ def main():
             setup = db.session('schema')
             setup.execute(SCHEMA)
             test = state['test'] = Differential(db, seed)
+            test.set_up(setup)
+            set_up = test.ops
             t0 = time.monotonic()
             test.phase_serial(serial_steps)
             t1 = time.monotonic()
             test.phase_concurrent(workers, steps_each)
             t2 = time.monotonic()
             live = setup.value('SELECT count(*) FROM app')
-            return ('seed %d: %d operations (%d serial in %.1f s, %d concurrent in %.1f s), %d checks, '
+            return ('seed %d: %d operations (%d to set up, %d serial in %.1f s, %d concurrent in %.1f s), %d checks, '
                     '%d retries after serialization failures, %d after deadlocks%s, %d live items at the end'
-                    % (seed, test.ops, serial_steps, t1 - t0, test.ops - serial_steps, t2 - t1, test.checks,
+                    % (seed, test.ops, set_up, serial_steps, t1 - t0, test.ops - set_up - serial_steps, t2 - t1,
+                       test.checks,
                        test.retries[SERIALIZATION_FAILURE], test.retries[DEADLOCK_DETECTED],
                        ' (%s)' % ', '.join('%s %d' % kv for kv in sorted(test.deadlocked.items()))
                        if test.deadlocked else '', live))
@@ -618,7 +827,8 @@ def main():
         return ('seed %d (rerun: python3 test/concurrency/differential.py %d), failed in %s; '
                 'last committed operations:\n%s' % (seed, seed, test.phase, test.journal_tail()))
 
-    return run_main(LABEL, body, watchdog_seconds=170, on_failure=on_failure)
+    # The watchdog grows with a longer run on demand.
+    return run_main(LABEL, body, watchdog_seconds=170 + total // 10, on_failure=on_failure)
 
 if __name__ == '__main__':
     sys.exit(main())
