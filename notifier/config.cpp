@@ -210,6 +210,17 @@ template <typename AnyConfig, typename Visit> void for_each_key(AnyConfig &&conf
     visit(KeySpec{"limits", "connections_per_address",
                   "open connections of one client address (IPv6: its /64) on one worker (then 429)", 1, 1000000},
           config.limits.connections_per_address);
+    visit(KeySpec{"limits", "api_calls_per_user", "feed API calls of one user in flight at once, per worker (then 429)",
+                  1, 100000},
+          config.limits.api_calls_per_user);
+    visit(KeySpec{"limits", "api_unsent_bytes_per_user",
+                  "bytes of feed API replies one user's clients have not read, per worker (then 429)", 65536,
+                  std::int64_t{1} << 40},
+          config.limits.api_unsent_bytes_per_user);
+    visit(KeySpec{"limits", "api_unsent_bytes",
+                  "bytes of feed API replies clients have not read, per worker (then 503)", 65536,
+                  std::int64_t{1} << 40},
+          config.limits.api_unsent_bytes);
     visit(KeySpec{"auth", "hs256_secrets", "comma-separated HS256 secrets; tokens signed with any are accepted", 0, 0,
                   nullptr, mask_whole},
           config.auth.hs256_secrets);

@@ -118,6 +118,12 @@ struct LimitsConfig {
     // Open connections of one client address (an IPv6 /64) on one worker, streams and requests
     // alike; beyond, a new one is answered 429 and closed. 1..1000000.
     int connections_per_address = 256;
+    // The feed API, per worker: calls of one user in flight at once, then 429 (1..100000); bytes of
+    // replies not yet read by one user's clients, then 429, and by everybody's, then 503
+    // (65536..2^40).
+    int api_calls_per_user = 8;
+    std::int64_t api_unsent_bytes_per_user = 16 << 20;
+    std::int64_t api_unsent_bytes = 256 << 20;
 };
 
 struct AuthConfig {

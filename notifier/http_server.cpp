@@ -115,6 +115,7 @@ void HttpServer::reconfigure(const Config &config) {
     retry_after_seconds_ = std::max(1, config.http.retry_ms / 1000);
     evhttp_set_max_headers_size(http_, config.http.max_header_bytes);
     connections_.reconfigure(connection_limits(config));
+    feed_api_->reconfigure(config);
     // evhttp's read timeout: the longest silence while a request is read, which also ends idle
     // keep-alive connections. A stream turns it off once it starts (stream_hub.cpp).
     timeval header_timeout{config.http.header_timeout_ms / 1000, (config.http.header_timeout_ms % 1000) * 1000};

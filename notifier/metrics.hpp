@@ -41,10 +41,13 @@ enum class Counter {
     rejected_user_limit,         // 429, connections_per_user
     rejected_rate_limited,       // 429, new connections per IP
     rejected_address_limit,      // 429, connections_per_address (closed at once)
+    rejected_api_user_calls,     // 429, api_calls_per_user (feed API)
+    rejected_api_user_unsent,    // 429, api_unsent_bytes_per_user (feed API)
     rejected_total_limit,        // 503, max_connections
     rejected_file_limit,         // 503, a connection near the worker's file limit (closed at once)
     rejected_unavailable,        // 503, Redis not reachable
     rejected_database,           // 503, PostgreSQL not reachable, busy or too slow (feed API)
+    rejected_api_unsent,         // 503, api_unsent_bytes (feed API)
     rejected_internal,           // 500, PostgreSQL refused a feed API query unexpectedly
     // pgfeed_http_requests_total{path}
     http_stream,         // /v1/stream
