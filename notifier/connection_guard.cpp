@@ -3,6 +3,7 @@
 #include "http_reply.hpp"
 #include "log.hpp"
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -100,7 +101,10 @@ bufferevent *ConnectionGuard::accepted() {
     if (!socket)
         return nullptr;
     bufferevent_incref(socket);
-    connections_.emplace(socket, Connection{Clock::now() + limits_.request_timeout, ""});
+    // Elements of an unordered_map keep their address: the callback may point at this one.
+    Connection &connection =
+        connections_.emplace(socket, Connection{Clock::now() + limits_.request_timeout, "", false}).first->second;
+    evbuffer_add_cb(bufferevent_get_input(socket), on_input, &connection);
     // libevent accepts until the queue is empty within one callback, and evhttp gives this
     // bufferevent its socket only after we return: the one accepted before has its socket now, so
     // a burst stops at the file ceiling, one connection past it at most.
@@ -151,8 +155,15 @@ void ConnectionGuard::request_arrived(bufferevent *socket) {
 }
 
 void ConnectionGuard::reply_sent(bufferevent *socket) {
-    if (auto found = connections_.find(socket); found != connections_.end())
+    if (auto found = connections_.find(socket); found != connections_.end()) {
         found->second.deadline = Clock::now() + limits_.request_timeout;
+        found->second.begun = evbuffer_get_length(bufferevent_get_input(socket)) > 0; // pipelined
+    }
+}
+
+void ConnectionGuard::on_input(evbuffer *, const evbuffer_cb_info *info, void *connection) {
+    if (info->n_added > 0)
+        static_cast<Connection *>(connection)->begun = true;
 }
 
 void ConnectionGuard::sweep() {
@@ -169,9 +180,11 @@ void ConnectionGuard::sweep() {
             closed = true;
             continue;
         }
-        if (now >= it->second.deadline)
+        if (now >= it->second.deadline && it->second.begun)
             refuse(socket, it->second, 408, "Request Timeout", "the request took too long to arrive",
                    Counter::rejected_request_timeout);
+        else if (now >= it->second.deadline)
+            hang_up(socket, it->second);
         ++it;
     }
     if (closed)
@@ -191,7 +204,11 @@ void ConnectionGuard::refuse(bufferevent *socket, Connection &connection, int st
                               "\r\nConnection: close\r\n\r\n" + body;
     const int fd = bufferevent_getfd(socket);
     [[maybe_unused]] ssize_t sent = send(fd, reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-    shutdown(fd, SHUT_RDWR);
+    hang_up(socket, connection);
+}
+
+void ConnectionGuard::hang_up(bufferevent *socket, Connection &connection) {
+    shutdown(bufferevent_getfd(socket), SHUT_RDWR);
     connection.deadline = Clock::time_point::max();
     release(connection);
 }

@@ -1,7 +1,9 @@
 // What one client may hold of a worker before its requests cost anything: every accepted
 // connection is tracked from accept() to close, so that
 //   - each request (its line, headers and body) must arrive within a deadline, the first on a
-//     connection and every later one on a keep-alive connection alike (slowloris, trickled bodies);
+//     connection and every later one on a keep-alive connection alike (slowloris, trickled bodies):
+//     then it gets 408 and is closed; a connection that sent nothing of it is closed quietly (an
+//     idle keep-alive connection, which clients expect to see closed);
 //   - one client address holds at most `per_address` connections, streams included (then 429);
 //   - connections never take the worker's last files: near RLIMIT_NOFILE the listener pauses
 //     (evconnlistener_disable) instead of accepting into a full table, which libevent would retry
@@ -25,6 +27,8 @@
 #include <vector>
 
 struct bufferevent;
+struct evbuffer;
+struct evbuffer_cb_info;
 struct event_base;
 struct evconnlistener;
 struct sockaddr;
@@ -76,6 +80,7 @@ class ConnectionGuard {
     struct Connection {
         Clock::time_point deadline;
         std::string address; // counted under this once sorted; "" until then or when refused
+        bool begun = false;  // bytes of the awaited request arrived: past the deadline, it gets 408
     };
 
     void sort_accepted();
@@ -83,10 +88,12 @@ class ConnectionGuard {
     void refuse(bufferevent *socket, Connection &connection, int status, const char *reason, const char *message,
                 Counter counted);
     void release(Connection &connection);
+    void hang_up(bufferevent *socket, Connection &connection);
     void pause(const char *why, int error);
     void resume();
 
     static void on_accept_error(evconnlistener *listener, void *self);
+    static void on_input(evbuffer *input, const evbuffer_cb_info *info, void *connection);
 
     event_base *base_;
     WorkerMetrics metrics_;

@@ -112,6 +112,12 @@ def scenario_request_deadlines(_seed):
                 sock.sendall(request_bytes(port, '/healthz'))
                 status = _read_response(sock)
                 expect(status == 200, 'a prompt keep-alive request: HTTP %s' % status)
+            sock.settimeout(5)
+            try:
+                idle_end = sock.recv(65536)
+            except ConnectionResetError:
+                idle_end = b''
+            expect(idle_end == b'', 'an idle keep-alive connection got %r, not a quiet close' % idle_end[:100])
         finally:
             sock.close()
         token = mint_token('slow', ['*'])
@@ -150,7 +156,7 @@ def scenario_request_deadlines(_seed):
         timeouts = m.get('pgfeed_requests_rejected_total', status='408', reason='request_timeout')
         expect(timeouts >= 3, '%d requests counted as request_timeout, expected 3' % timeouts)
         setup.alive_with(pids, 'after trickled requests')
-        return '; '.join(seen) + '; a stream outlives the deadline'
+        return 'an idle keep-alive connection closed quietly; ' + '; '.join(seen) + '; a stream outlives the deadline'
     finally:
         setup.close()
 
