@@ -137,8 +137,6 @@ void ConnectionGuard::sort_accepted() {
         std::string address = address_key(reinterpret_cast<sockaddr *>(&peer));
         int &held = per_address_[address];
         if (held >= limits_.per_address) {
-            if (held == 0)
-                per_address_.erase(address);
             refuse(socket, found->second, 429, "Too Many Requests", "too many connections from this address",
                    Counter::rejected_address_limit);
             continue;
