@@ -114,6 +114,30 @@ bool expired(int64_t expires_at, int64_t now, int64_t leeway_seconds) {
     return past >= static_cast<uint64_t>(std::max<int64_t>(leeway_seconds, 0));
 }
 
+// RFC 7519 section 4.1.5: not accepted before nbf; the leeway absorbs clock skew as for exp.
+bool not_yet_valid(int64_t not_before, int64_t now, int64_t leeway_seconds) {
+    if (not_before <= now)
+        return false;
+    uint64_t ahead = static_cast<uint64_t>(not_before) - static_cast<uint64_t>(now);
+    return ahead > static_cast<uint64_t>(std::max<int64_t>(leeway_seconds, 0));
+}
+
+// RFC 7519 section 4.1.3: `aud` is one string or an array of strings; one of them must be ours.
+bool names_audience(jwt_t *jwt, const std::string &audience) {
+    MallocText json = claim_json(jwt, "aud");
+    CjsonPtr aud(json ? cJSON_Parse(json.get()) : nullptr);
+    if (cJSON_IsString(aud.get()))
+        return aud->valuestring == audience;
+    if (!cJSON_IsArray(aud.get()))
+        return false;
+    const cJSON *item = nullptr;
+    cJSON_ArrayForEach(item, aud.get()) {
+        if (cJSON_IsString(item) && item->valuestring == audience)
+            return true;
+    }
+    return false;
+}
+
 bool iequals(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
                return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
@@ -180,6 +204,12 @@ const char *auth_failure_name(AuthFailure failure) {
         return "bad_signature";
     case AuthFailure::expired:
         return "expired";
+    case AuthFailure::not_yet_valid:
+        return "not_yet_valid";
+    case AuthFailure::wrong_audience:
+        return "wrong_audience";
+    case AuthFailure::wrong_issuer:
+        return "wrong_issuer";
     case AuthFailure::no_subject:
         return "no_subject";
     case AuthFailure::bad_claims:
@@ -233,6 +263,21 @@ std::variant<Grant, AuthFailure> verify_token(std::string_view token, const Auth
         return AuthFailure::bad_claims;
     if (expired(*expires_at, now, leeway_seconds))
         return AuthFailure::expired;
+    if (claim_json(verified.get(), "nbf")) {
+        std::optional<int64_t> not_before = integer_claim(verified.get(), "nbf");
+        if (!not_before)
+            return AuthFailure::bad_claims;
+        if (not_yet_valid(*not_before, now, leeway_seconds))
+            return AuthFailure::not_yet_valid;
+    }
+    if (!keys.audience.empty() && !names_audience(verified.get(), keys.audience))
+        return AuthFailure::wrong_audience;
+    if (!keys.issuer.empty()) {
+        // Null unless a JSON string.
+        const char *issuer = jwt_get_grant(verified.get(), "iss");
+        if (!issuer || issuer != keys.issuer)
+            return AuthFailure::wrong_issuer;
+    }
     std::optional<std::vector<std::string>> topics = topics_claim(verified.get());
     if (!topics)
         return AuthFailure::bad_claims;

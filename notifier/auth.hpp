@@ -15,10 +15,14 @@
 
 namespace pgfeed::notifier {
 
-// Several secrets so keys can be rotated: a token signed with any of them is accepted. Empty
-// secrets are ignored (libjwt would skip the signature check for an empty key).
+// What a token must be signed with and name. Several secrets so keys can be rotated: a token
+// signed with any of them is accepted. Empty secrets are ignored (libjwt would skip the signature
+// check for an empty key). An empty audience or issuer is not checked: tokens minted for another
+// service with the same secret are then accepted too.
 struct AuthKeys {
     std::vector<std::string> hs256_secrets;
+    std::string audience; // [auth] audience: `aud` must be it or an array holding it
+    std::string issuer;   // [auth] issuer: `iss` must be exactly it
 };
 
 // What a verified token allows.
@@ -34,8 +38,11 @@ enum class AuthFailure {
     wrong_algorithm, // anything but HS256: "none", HS384, HS512, RS256...
     bad_signature,   // verified by none of the secrets
     expired,         // `exp` passed, leeway included
+    not_yet_valid,   // `nbf` still to come, leeway included
+    wrong_audience,  // `aud` absent or not naming AuthKeys::audience (when that is set)
+    wrong_issuer,    // `iss` absent or not AuthKeys::issuer (when that is set)
     no_subject,      // `sub` absent or empty
-    bad_claims,      // `sub`, `exp` or `topics` of the wrong type or shape, `exp` absent
+    bad_claims,      // `sub`, `exp`, `nbf` or `topics` of the wrong type or shape, `exp` absent
 };
 
 // "missing", "malformed", ... as listed above: a label for logs and metrics.
@@ -49,7 +56,8 @@ inline constexpr std::size_t max_topic_bytes = 256;
 inline constexpr std::size_t max_granted_topics = 256;
 
 // Checks the signature (HS256 only), then the claims: `sub` a non-empty string, `exp` an integer
-// with now < exp + leeway_seconds (a negative leeway counts as 0), `topics` absent or an array of
+// with now < exp + leeway_seconds (a negative leeway counts as 0), `nbf` absent or an integer with
+// nbf <= now + leeway_seconds, `aud` and `iss` as AuthKeys asks, `topics` absent or an array of
 // valid topic patterns (see valid_topic_pattern).
 std::variant<Grant, AuthFailure> verify_token(std::string_view token, const AuthKeys &keys, int64_t now,
                                               int64_t leeway_seconds);

@@ -169,7 +169,7 @@ template <typename AnyConfig, typename Visit> void for_each_key(AnyConfig &&conf
           config.http.workers);
     visit(KeySpec{"http", "max_header_bytes", "largest request line and headers", 1024, 1048576},
           config.http.max_header_bytes);
-    visit(KeySpec{"http", "header_timeout_ms", "time allowed for a request's headers", 100, 600000},
+    visit(KeySpec{"http", "header_timeout_ms", "time allowed for each request's line, headers and body", 100, 600000},
           config.http.header_timeout_ms);
     visit(
         KeySpec{"http", "write_timeout_ms", "a stream whose output cannot move for this long is closed", 100, 3600000},
@@ -207,11 +207,29 @@ template <typename AnyConfig, typename Visit> void for_each_key(AnyConfig &&conf
     visit(
         KeySpec{"limits", "new_connections_burst", "new connections a client address may open at once", 1, 1000000000},
         config.limits.new_connections_burst);
+    visit(KeySpec{"limits", "connections_per_address",
+                  "open connections of one client address (IPv6: its /64) on one worker (then 429)", 1, 1000000},
+          config.limits.connections_per_address);
+    visit(KeySpec{"limits", "api_calls_per_user", "feed API calls of one user in flight at once, per worker (then 429)",
+                  1, 100000},
+          config.limits.api_calls_per_user);
+    visit(KeySpec{"limits", "api_unsent_bytes_per_user",
+                  "bytes of feed API replies one user's clients have not read, per worker (then 429)", 65536,
+                  std::int64_t{1} << 40},
+          config.limits.api_unsent_bytes_per_user);
+    visit(KeySpec{"limits", "api_unsent_bytes",
+                  "bytes of feed API replies clients have not read, per worker (then 503)", 65536,
+                  std::int64_t{1} << 40},
+          config.limits.api_unsent_bytes);
     visit(KeySpec{"auth", "hs256_secrets", "comma-separated HS256 secrets; tokens signed with any are accepted", 0, 0,
                   nullptr, mask_whole},
           config.auth.hs256_secrets);
-    visit(KeySpec{"auth", "leeway_seconds", "clock skew allowed on a token's exp", 0, 3600},
+    visit(KeySpec{"auth", "leeway_seconds", "clock skew allowed on a token's exp and nbf", 0, 3600},
           config.auth.leeway_seconds);
+    visit(KeySpec{"auth", "audience", "when set, a token's aud must name it; empty: aud is not checked"},
+          config.auth.audience);
+    visit(KeySpec{"auth", "issuer", "when set, a token's iss must be it; empty: iss is not checked"},
+          config.auth.issuer);
     visit(KeySpec{"ready", "max_bridge_lag_ms", "/readyz says poll when events wait longer than this", 1, 3600000},
           config.ready.max_bridge_lag_ms);
     visit(KeySpec{"ready", "probe_interval_ms", "how often each worker checks PostgreSQL and the stream", 100, 60000},

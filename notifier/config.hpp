@@ -83,12 +83,13 @@ struct HttpConfig {
     // Processes serving connections. Each process may hold at most 20,000 open files on the
     // machines we target, so 100,000 connections need at least 6. 1..64.
     int workers = 2;
-    int max_header_bytes = 8192;   // request line and headers; 1024..1048576
-    int header_timeout_ms = 10000; // a request's headers must arrive within this (slowloris); 100..600000
-    int write_timeout_ms = 30000;  // a stream whose output cannot move for this long is closed; 100..3600000
-    int heartbeat_ms = 15000;      // comment lines that keep idle streams and proxies alive; 100..3600000
-    int retry_ms = 3000;           // the retry: hint streams start with; 0..3600000
-    int drain_retry_ms = 1000;     // the retry: hint sent when SIGTERM closes streams; 0..3600000
+    int max_header_bytes = 8192; // request line and headers; 1024..1048576
+    int header_timeout_ms =
+        10000; // each request's line, headers and body must arrive within this (slowloris); 100..600000
+    int write_timeout_ms = 30000; // a stream whose output cannot move for this long is closed; 100..3600000
+    int heartbeat_ms = 15000;     // comment lines that keep idle streams and proxies alive; 100..3600000
+    int retry_ms = 3000;          // the retry: hint streams start with; 0..3600000
+    int drain_retry_ms = 1000;    // the retry: hint sent when SIGTERM closes streams; 0..3600000
     // A stream whose unsent output passes this is closed (it resumes with Last-Event-ID); 16384..1073741824,
     // well above one event (a payload is at most about 4 KB).
     int high_watermark_bytes = 1048576;
@@ -114,13 +115,25 @@ struct LimitsConfig {
     int max_connections = 10000;            // over all workers, then 503; 1..10000000
     double new_connections_per_second = 20; // per client address and worker, then 429; > 0
     double new_connections_burst = 40;      // tokens a client address starts with; >= 1
+    // Open connections of one client address (an IPv6 /64) on one worker, streams and requests
+    // alike; beyond, a new one is answered 429 and closed. 1..1000000.
+    int connections_per_address = 256;
+    // The feed API, per worker: calls of one user in flight at once, then 429 (1..100000); bytes of
+    // replies not yet read by one user's clients, then 429, and by everybody's, then 503
+    // (65536..2^40).
+    int api_calls_per_user = 8;
+    std::int64_t api_unsent_bytes_per_user = 16 << 20;
+    std::int64_t api_unsent_bytes = 256 << 20;
 };
 
 struct AuthConfig {
     // Comma-separated HS256 secrets: a token signed with any of them is accepted, so keys rotate by
     // adding the new one, then removing the old. Reloads on SIGHUP.
     std::string hs256_secrets;
-    int leeway_seconds = 30; // clock skew allowed on exp; 0..3600
+    int leeway_seconds = 30; // clock skew allowed on exp and nbf; 0..3600
+    // When set, a token's `aud` must name this audience, and its `iss` be this issuer. Reload on SIGHUP.
+    std::string audience;
+    std::string issuer;
 };
 
 struct ReadyConfig {

@@ -4,6 +4,7 @@
 #include "link_options.hpp"
 #include "log.hpp"
 
+#include <event2/buffer.h>
 #include <event2/http.h>
 
 #include <string_view>
@@ -96,33 +97,69 @@ bool refused_argument(const PgResult &result) {
     return state.substr(0, 2) == "22" || state == "54000";
 }
 
+ApiLimits api_limits(const Config &config) {
+    return ApiLimits{config.limits.api_calls_per_user, config.limits.api_unsent_bytes_per_user,
+                     config.limits.api_unsent_bytes};
+}
+
+// 429 or 503 with Retry-After, or false when the call may go on.
+bool refused_by_budget(evhttp_request *request, ApiAdmission admission, WorkerMetrics &metrics) {
+    if (admission == ApiAdmission::admitted)
+        return false;
+    evhttp_add_header(evhttp_request_get_output_headers(request), "Retry-After", "1");
+    if (admission == ApiAdmission::user_calls) {
+        metrics.add(Counter::rejected_api_user_calls);
+        send_json(request, 429, "Too Many Requests", error_json("too many feed calls of this user at once"));
+    } else if (admission == ApiAdmission::user_unsent) {
+        metrics.add(Counter::rejected_api_user_unsent);
+        send_json(request, 429, "Too Many Requests", error_json("this user's earlier replies are still unread"));
+    } else {
+        metrics.add(Counter::rejected_api_unsent);
+        send_json(request, 503, "Service Unavailable", error_json("too many replies are still unread; try again"));
+    }
+    return true;
+}
+
 } // namespace
 
 FeedApi::FeedApi(event_base *base, const Config &config, WorkerMetrics metrics)
-    : metrics_(metrics), pool_(base, PgPoolOptions{pg_link_options(config), config.api.sessions,
-                                                   std::chrono::milliseconds(config.api.statement_timeout_ms),
-                                                   static_cast<std::size_t>(config.api.max_waiting)}) {}
+    : metrics_(metrics), budget_(ApiBudget::create(api_limits(config))),
+      pool_(base, PgPoolOptions{pg_link_options(config), config.api.sessions,
+                                std::chrono::milliseconds(config.api.statement_timeout_ms),
+                                static_cast<std::size_t>(config.api.max_waiting)}) {}
+
+void FeedApi::reconfigure(const Config &config) { budget_->reconfigure(api_limits(config)); }
 
 void FeedApi::serve(evhttp_request *request, FeedCall call, const std::string &user, const FeedRequest &asked) {
+    if (refused_by_budget(request, budget_->admit(user), metrics_))
+        return;
     Query query = query_for(call, user, asked);
-    pool_.query(query.sql, std::move(query.params), [request, metrics = metrics_](const PgResult &result) mutable {
-        if (result.ok && result.rows.size() == 1 && result.rows[0].size() == 1 && result.rows[0][0])
-            return send_json(request, 200, "OK", *result.rows[0][0]);
-        if (!result.ok && refused_argument(result)) {
-            metrics.add(Counter::rejected_bad_request);
-            return send_json(request, 400, "Bad Request", error_json(result.error));
-        }
-        if (!result.ok && temporary(result)) {
-            metrics.add(Counter::rejected_database);
-            log_info("feed_api", "query failed", {{"error", result.error}, {"sqlstate", result.sqlstate}});
-            evhttp_add_header(evhttp_request_get_output_headers(request), "Retry-After", "1");
-            return send_json(request, 503, "Service Unavailable", error_json("the feed is unavailable; try again"));
-        }
-        metrics.add(Counter::rejected_internal);
-        log_error("feed_api", "query failed", {{"error", result.error}, {"sqlstate", result.sqlstate}});
-        send_json(request, 500, "Internal Server Error",
-                  error_json("the feed could not be read; see the server's log"));
-    });
+    budget_->call_started(user);
+    pool_.query(query.sql, std::move(query.params),
+                [request, metrics = metrics_, budget = budget_, user](const PgResult &result) mutable {
+                    budget->call_finished(user);
+                    if (result.ok && result.rows.size() == 1 && result.rows[0].size() == 1 && result.rows[0][0]) {
+                        evbuffer *body = evbuffer_new();
+                        budget->add_reply(body, user, *result.rows[0][0]);
+                        send_reply(request, 200, "OK", "application/json", body);
+                        return evbuffer_free(body);
+                    }
+                    if (!result.ok && refused_argument(result)) {
+                        metrics.add(Counter::rejected_bad_request);
+                        return send_json(request, 400, "Bad Request", error_json(result.error));
+                    }
+                    if (!result.ok && temporary(result)) {
+                        metrics.add(Counter::rejected_database);
+                        log_info("feed_api", "query failed", {{"error", result.error}, {"sqlstate", result.sqlstate}});
+                        evhttp_add_header(evhttp_request_get_output_headers(request), "Retry-After", "1");
+                        return send_json(request, 503, "Service Unavailable",
+                                         error_json("the feed is unavailable; try again"));
+                    }
+                    metrics.add(Counter::rejected_internal);
+                    log_error("feed_api", "query failed", {{"error", result.error}, {"sqlstate", result.sqlstate}});
+                    send_json(request, 500, "Internal Server Error",
+                              error_json("the feed could not be read; see the server's log"));
+                });
 }
 
 } // namespace pgfeed::notifier

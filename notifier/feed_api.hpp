@@ -11,11 +11,13 @@
 // The checks before a call (token, input, which feeds the token may use) are the HttpServer's.
 #pragma once
 
+#include "api_budget.hpp"
 #include "config.hpp"
 #include "feed_request.hpp"
 #include "metrics.hpp"
 #include "pg_pool.hpp"
 
+#include <memory>
 #include <string>
 
 struct event_base;
@@ -28,13 +30,17 @@ class FeedApi {
     FeedApi(event_base *base, const Config &config, WorkerMetrics metrics);
 
     void start() { pool_.start(); }
+    // SIGHUP: the [limits] of the feed API (api_budget.hpp).
+    void reconfigure(const Config &config);
     // Runs `call` for `user` and answers the request: 200 with PostgreSQL's JSON; 400 when pgfeed
-    // refuses an argument; 503 with Retry-After when PostgreSQL is unreachable, busy or too slow;
-    // 500 otherwise. A request whose client has gone is still answered: evhttp then frees it.
+    // refuses an argument; 429 or 503 with Retry-After when the user or the worker is over its
+    // budget (api_budget.hpp); 503 with Retry-After when PostgreSQL is unreachable, busy or too
+    // slow; 500 otherwise. A request whose client has gone is still answered: evhttp then frees it.
     void serve(evhttp_request *request, FeedCall call, const std::string &user, const FeedRequest &asked);
 
   private:
     WorkerMetrics metrics_;
+    std::shared_ptr<ApiBudget> budget_; // before pool_: pool_'s destructor answers the calls waiting
     PgPool pool_;
 };
 

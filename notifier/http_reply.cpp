@@ -16,13 +16,17 @@ std::string error_json(const std::string &message) {
 
 void send_reply(evhttp_request *request, int status, const char *reason, const char *content_type,
                 const std::string &body) {
+    evbuffer *buffer = evbuffer_new();
+    evbuffer_add(buffer, body.data(), body.size());
+    send_reply(request, status, reason, content_type, buffer);
+    evbuffer_free(buffer);
+}
+
+void send_reply(evhttp_request *request, int status, const char *reason, const char *content_type, evbuffer *body) {
     evkeyvalq *headers = evhttp_request_get_output_headers(request);
     evhttp_add_header(headers, "Content-Type", content_type);
     evhttp_add_header(headers, "Cache-Control", "no-store");
-    evbuffer *buffer = evbuffer_new();
-    evbuffer_add(buffer, body.data(), body.size());
-    evhttp_send_reply(request, status, reason, buffer);
-    evbuffer_free(buffer);
+    evhttp_send_reply(request, status, reason, body);
 }
 
 } // namespace pgfeed::notifier

@@ -3,6 +3,7 @@
 #include "cors.hpp"
 #include "feed_api.hpp"
 #include "feed_request.hpp"
+#include "http_framing.hpp"
 #include "http_reply.hpp"
 #include "log.hpp"
 #include "readiness.hpp"
@@ -14,8 +15,6 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
-
-#include <sys/socket.h>
 
 #include <chrono>
 #include <ctime>
@@ -33,8 +32,6 @@ constexpr std::size_t kMaxRateLimitedAddresses = 100000;
 // The feed API's bodies are small JSON objects (1,000 ids fit in 20 KB); anything larger is
 // refused by evhttp (413) before it is read.
 constexpr int kMaxBodyBytes = 65536;
-// How often connections still sending their headers are checked against header_timeout_ms.
-constexpr int kHeaderSweepMs = 100;
 
 std::optional<std::string_view> header(evhttp_request *request, const char *name) {
     const char *value = evhttp_find_header(evhttp_request_get_input_headers(request), name);
@@ -49,6 +46,11 @@ std::string peer_address(evhttp_request *request) {
     return address ? address : "";
 }
 
+ConnectionLimits connection_limits(const Config &config) {
+    return ConnectionLimits{config.limits.connections_per_address,
+                            std::chrono::milliseconds(config.http.header_timeout_ms)};
+}
+
 } // namespace
 
 AuthKeys auth_keys(const Config &config) {
@@ -56,6 +58,8 @@ AuthKeys auth_keys(const Config &config) {
     for (std::string_view secret : split_commas(config.auth.hs256_secrets))
         if (!trim_blanks(secret).empty())
             keys.hs256_secrets.emplace_back(trim_blanks(secret));
+    keys.audience = config.auth.audience;
+    keys.issuer = config.auth.issuer;
     return keys;
 }
 
@@ -65,7 +69,8 @@ HttpServer::HttpServer(event_base *base, const Config &config, int listen_fd, in
       metrics_area_(metrics_area), metrics_(metrics), feed_api_(std::make_unique<FeedApi>(base, config, metrics)),
       static_files_(config.http.static_dir),
       new_connections_(config.limits.new_connections_per_second, config.limits.new_connections_burst,
-                       kMaxRateLimitedAddresses) {
+                       kMaxRateLimitedAddresses),
+      connections_(base, metrics, connection_limits(config)) {
     if (!http_)
         throw std::runtime_error("cannot create the HTTP server");
     socket_ = evhttp_accept_socket_with_handle(http_, listen_fd);
@@ -79,11 +84,7 @@ HttpServer::HttpServer(event_base *base, const Config &config, int listen_fd, in
     evhttp_set_max_body_size(http_, kMaxBodyBytes);
     evhttp_set_gencb(http_, on_request, this);
     evhttp_set_bevcb(http_, on_new_connection, this);
-    header_sweep_.reset(event_new(
-        base, -1, EV_PERSIST,
-        [](evutil_socket_t, short, void *self) { static_cast<HttpServer *>(self)->enforce_header_deadlines(); }, this));
-    timeval every{0, kHeaderSweepMs * 1000};
-    event_add(header_sweep_.get(), &every);
+    connections_.watch(evhttp_bound_socket_get_listener(socket_));
     reconfigure(config);
     feed_api_->start();
 }
@@ -91,40 +92,16 @@ HttpServer::HttpServer(event_base *base, const Config &config, int listen_fd, in
 HttpServer::~HttpServer() {
     // First: its queries still waiting answer their requests, which evhttp_free would free.
     feed_api_.reset();
-    evhttp_free(http_);
-    for (auto &[socket, deadline] : awaiting_headers_)
-        bufferevent_decref(socket);
+    evhttp_free(http_); // lets go of every connection before connections_ drops its references
 }
 
-bufferevent *HttpServer::on_new_connection(event_base *base, void *self) {
-    auto &server = *static_cast<HttpServer *>(self);
-    bufferevent *socket = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    if (socket) {
-        bufferevent_incref(socket);
-        server.awaiting_headers_.emplace(socket, std::chrono::steady_clock::now() + server.header_timeout_);
-    }
-    return socket;
+bufferevent *HttpServer::on_new_connection(event_base *, void *self) {
+    return static_cast<HttpServer *>(self)->connections_.accepted();
 }
 
-// A connection past its deadline is shut down: evhttp sees the end of the stream and frees it, and
-// a later sweep drops the reference once evhttp has let go (its callbacks are cleared then).
-void HttpServer::enforce_header_deadlines() {
-    const auto now = std::chrono::steady_clock::now();
-    for (auto it = awaiting_headers_.begin(); it != awaiting_headers_.end();) {
-        bufferevent *socket = it->first;
-        bufferevent_event_cb on_event = nullptr;
-        bufferevent_getcb(socket, nullptr, nullptr, &on_event, nullptr);
-        if (!on_event) {
-            bufferevent_decref(socket);
-            it = awaiting_headers_.erase(it);
-            continue;
-        }
-        if (now >= it->second) {
-            shutdown(bufferevent_getfd(socket), SHUT_RDWR);
-            it->second = std::chrono::steady_clock::time_point::max();
-        }
-        ++it;
-    }
+void HttpServer::on_reply_sent(evhttp_request *request, void *self) {
+    if (evhttp_connection *connection = evhttp_request_get_connection(request))
+        static_cast<HttpServer *>(self)->connections_.reply_sent(evhttp_connection_get_bufferevent(connection));
 }
 
 void HttpServer::reconfigure(const Config &config) {
@@ -137,7 +114,8 @@ void HttpServer::reconfigure(const Config &config) {
     leeway_seconds_ = config.auth.leeway_seconds;
     retry_after_seconds_ = std::max(1, config.http.retry_ms / 1000);
     evhttp_set_max_headers_size(http_, config.http.max_header_bytes);
-    header_timeout_ = std::chrono::milliseconds(config.http.header_timeout_ms);
+    connections_.reconfigure(connection_limits(config));
+    feed_api_->reconfigure(config);
     // evhttp's read timeout: the longest silence while a request is read, which also ends idle
     // keep-alive connections. A stream turns it off once it starts (stream_hub.cpp).
     timeval header_timeout{config.http.header_timeout_ms / 1000, (config.http.header_timeout_ms % 1000) * 1000};
@@ -146,6 +124,7 @@ void HttpServer::reconfigure(const Config &config) {
 
 void HttpServer::stop_accepting() {
     if (socket_) {
+        connections_.watch(nullptr);
         evhttp_del_accept_socket(http_, socket_);
         socket_ = nullptr;
     }
@@ -154,11 +133,8 @@ void HttpServer::stop_accepting() {
 void HttpServer::on_request(evhttp_request *request, void *self) { static_cast<HttpServer *>(self)->route(request); }
 
 void HttpServer::route(evhttp_request *request) {
-    bufferevent *socket = evhttp_connection_get_bufferevent(evhttp_request_get_connection(request));
-    if (auto waiting = awaiting_headers_.find(socket); waiting != awaiting_headers_.end()) {
-        bufferevent_decref(socket);
-        awaiting_headers_.erase(waiting);
-    }
+    connections_.request_arrived(evhttp_connection_get_bufferevent(evhttp_request_get_connection(request)));
+    evhttp_request_set_on_complete_cb(request, on_reply_sent, this);
     const evhttp_uri *uri = evhttp_request_get_evhttp_uri(request);
     const char *raw_path = uri ? evhttp_uri_get_path(uri) : nullptr;
     const std::string_view path = raw_path ? raw_path : "";
@@ -183,6 +159,12 @@ void HttpServer::route(evhttp_request *request) {
     if (!header(request, "Host")) { // RFC 9112: every HTTP/1.1 request names its host
         metrics_.add(Counter::rejected_bad_request);
         return refuse(request, 400, "Bad Request", "a Host header is required");
+    }
+    if (auto problem = ambiguous_framing(evhttp_request_get_input_headers(request))) {
+        // What follows the body as evhttp read it may be a smuggled request: never read it.
+        metrics_.add(Counter::rejected_framing);
+        evhttp_add_header(evhttp_request_get_output_headers(request), "Connection", "close");
+        return refuse(request, 400, "Bad Request", problem->c_str());
     }
     if (counted == Counter::http_other) {
         metrics_.add(Counter::rejected_not_found);

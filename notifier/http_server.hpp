@@ -1,7 +1,7 @@
 // The HTTP side of one worker: libevent's evhttp on the worker's SO_REUSEPORT socket, routing,
-// the checks every request passes before it costs anything (header size and timeout, per-address
-// token bucket, token, topics, Last-Event-ID), CORS, and JSON error replies. Streams themselves
-// belong to the StreamHub.
+// the checks every request passes before it costs anything (header size, request deadlines and
+// connections per address (connection_guard.hpp), framing, per-address token bucket, token,
+// topics, Last-Event-ID), CORS, and JSON error replies. Streams themselves belong to the StreamHub.
 //
 //   GET /v1/stream   Server-Sent Events (see stream_hub.hpp)
 //   /v1/feed, ...    the feed API (see feed_api.hpp)
@@ -13,16 +13,14 @@
 
 #include "auth.hpp"
 #include "config.hpp"
+#include "connection_guard.hpp"
 #include "feed_request.hpp"
 #include "metrics.hpp"
-#include "event_ptr.hpp"
 #include "rate_limit.hpp"
 #include "static_files.hpp"
 
-#include <chrono>
 #include <memory>
 #include <optional>
-#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -61,7 +59,7 @@ class HttpServer {
   private:
     static bufferevent *on_new_connection(event_base *base, void *self);
     static void on_request(evhttp_request *request, void *self);
-    void enforce_header_deadlines();
+    static void on_reply_sent(evhttp_request *request, void *self);
     void route(evhttp_request *request);
     std::optional<Grant> authenticate(evhttp_request *request, const std::optional<std::string> &access_token);
     void serve_stream(evhttp_request *request);
@@ -83,12 +81,8 @@ class HttpServer {
     std::vector<std::string> cors_origins_;
     TokenBuckets new_connections_;
     int retry_after_seconds_;
-    // Connections whose first request has not arrived, and when it must have. evhttp's read
-    // timeout only bounds silence; this bounds the whole request line and headers (slowloris). The
-    // map holds a reference on each bufferevent, so it outlives evhttp's use of it.
-    std::chrono::milliseconds header_timeout_{0};
-    std::unordered_map<bufferevent *, std::chrono::steady_clock::time_point> awaiting_headers_;
-    EventPtr header_sweep_;
+    // Request deadlines, connections per address, the file limit (connection_guard.hpp).
+    ConnectionGuard connections_;
 };
 
 // The secrets of [auth] hs256_secrets, split at commas, spaces trimmed.

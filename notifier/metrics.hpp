@@ -31,6 +31,8 @@ enum class Counter {
     closed_error,         // anything else
     // pgfeed_requests_rejected_total{status,reason}
     rejected_bad_request,        // 400
+    rejected_framing,            // 400, a body framed two ways (Content-Length, Transfer-Encoding)
+    rejected_request_timeout,    // 408, a request not in whole within header_timeout_ms (closed)
     rejected_unauthorized,       // 401
     rejected_forbidden,          // 403
     rejected_not_found,          // 404
@@ -38,9 +40,14 @@ enum class Counter {
     rejected_unsupported_media,  // 415, a feed API body that is not JSON
     rejected_user_limit,         // 429, connections_per_user
     rejected_rate_limited,       // 429, new connections per IP
+    rejected_address_limit,      // 429, connections_per_address (closed at once)
+    rejected_api_user_calls,     // 429, api_calls_per_user (feed API)
+    rejected_api_user_unsent,    // 429, api_unsent_bytes_per_user (feed API)
     rejected_total_limit,        // 503, max_connections
+    rejected_file_limit,         // 503, a connection near the worker's file limit (closed at once)
     rejected_unavailable,        // 503, Redis not reachable
     rejected_database,           // 503, PostgreSQL not reachable, busy or too slow (feed API)
+    rejected_api_unsent,         // 503, api_unsent_bytes (feed API)
     rejected_internal,           // 500, PostgreSQL refused a feed API query unexpectedly
     // pgfeed_http_requests_total{path}
     http_stream,         // /v1/stream

@@ -1,5 +1,6 @@
 #include "stream_hub.hpp"
 
+#include "delivery_latency.hpp"
 #include "json_text.hpp"
 #include "link_options.hpp"
 #include "log.hpp"
@@ -17,7 +18,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <stdexcept>
 #include <string_view>
 #include <utility>
@@ -318,8 +318,7 @@ void StreamHub::replay_entries(std::uint64_t id, const RedisReply &reply) {
     Stream &s = *found->second;
     if (s.state != Stream::State::replaying)
         return;
-    if (reply.lost || reply.type != RedisReply::Type::array || reply.elements.size() != 2 ||
-        reply.elements[1].type != RedisReply::Type::array) {
+    if (reply.lost || reply.type != RedisReply::Type::array || reply.elements.size() != 2) {
         log_warn("stream", "cannot replay, closing the stream so that the client retries",
                  {{"error", reply.lost ? "connection lost" : reply.str}});
         return close(s, CloseReason::error);
@@ -333,9 +332,18 @@ void StreamHub::replay_entries(std::uint64_t id, const RedisReply &reply) {
             return close(s, CloseReason::error);
         }
     }
+    // Judged before the page is looked at: Redis refuses the XRANGE after the largest id there is,
+    // which a client may send (a lost stream, a forged header); that is a reset, not an error.
     ReplayVerdict verdict = judge_replay(s.last_sent, info);
     if (verdict != ReplayVerdict::replay)
         return reset(s, replay_verdict_name(verdict));
+    if (!next_after(s.last_sent))
+        return go_live(s); // nothing can come after the largest id
+    if (reply.elements[1].type != RedisReply::Type::array) {
+        log_warn("stream", "cannot replay, closing the stream so that the client retries",
+                 {{"error", reply.elements[1].str}});
+        return close(s, CloseReason::error);
+    }
 
     const std::vector<RedisReply> &entries = reply.elements[1].elements;
     // Past half the watermark the rest of the page waits for the client to read: a replay never
@@ -420,7 +428,7 @@ void StreamHub::on_entries(const std::vector<StreamEntry> &entries) {
             continue;
         }
         const std::string *at = field_of(entry.fields, "at");
-        const double latency = at ? (now_us - std::atoll(at->c_str())) / 1e6 : -1;
+        const double latency = at ? delivery_latency_seconds(*at, now_us).value_or(-1) : -1;
         const Counter sent = audience->kind == "read" ? Counter::sent_read : Counter::sent_activity;
         const std::uint64_t mark = ++dispatch_mark_;
         auto deliver = [&](Stream *s) {

@@ -4,6 +4,7 @@
 #include "backoff.hpp"
 #include "bridge_process.hpp"
 #include "event_ptr.hpp"
+#include "http_server.hpp"
 #include "listener.hpp"
 #include "log.hpp"
 #include "metrics.hpp"
@@ -24,6 +25,12 @@
 namespace pgfeed::notifier {
 
 namespace {
+
+// Not an error: the bridge runs without the gateway. But every token is then refused.
+void warn_without_secrets(const Config &config) {
+    if (auth_keys(config).hs256_secrets.empty())
+        log_warn("supervisor", "no [auth] hs256_secrets: every stream and feed API call is refused (401)");
+}
 
 AdmissionLimits admission_limits(const Config &config) {
     return AdmissionLimits{config.limits.connections_per_user, config.limits.max_connections};
@@ -77,6 +84,7 @@ class Supervisor {
             config_.http.port = port;
             set_log_level(config_.log.level);
             log_info("supervisor", "reloaded");
+            warn_without_secrets(config_);
             if (!restart_keys.empty())
                 log_warn("supervisor", "these settings take effect at the next start", {{"keys", restart_keys}});
         } catch (const std::exception &error) {
@@ -259,6 +267,7 @@ int run_supervisor(const ConfigSources &sources, Config config) {
     }
     log_info("supervisor", "listening",
              {{"address", config.http.listen}, {"port", config.http.port}, {"workers", config.http.workers}});
+    warn_without_secrets(config);
     supervisor.start();
     event_base_dispatch(base.get());
     signals.reset();

@@ -42,7 +42,13 @@ std::string claims(const std::string &extra = "") {
     return json + (extra.empty() ? "" : "," + extra) + "}";
 }
 
-std::variant<Grant, AuthFailure> verify(const std::string &token, const AuthKeys &keys = AuthKeys{{secret}},
+AuthKeys secrets(std::vector<std::string> list) {
+    AuthKeys keys;
+    keys.hs256_secrets = std::move(list);
+    return keys;
+}
+
+std::variant<Grant, AuthFailure> verify(const std::string &token, const AuthKeys &keys = secrets({secret}),
                                         int64_t leeway = 0) {
     return verify_token(token, keys, now, leeway);
 }
@@ -82,12 +88,54 @@ TEST(VerifyToken, ExpiryWithAndWithoutLeeway) {
     EXPECT_EQ(grant_of(verify(expiring_at(now + 1))).expires_at, now + 1);
     EXPECT_EQ(failure_of(verify(expiring_at(now))), AuthFailure::expired);
     EXPECT_EQ(failure_of(verify(expiring_at(now - 1))), AuthFailure::expired);
-    EXPECT_EQ(grant_of(verify(expiring_at(now - 30), AuthKeys{{secret}}, 60)).expires_at, now - 30);
-    EXPECT_EQ(failure_of(verify(expiring_at(now - 60), AuthKeys{{secret}}, 60)), AuthFailure::expired);
-    EXPECT_EQ(failure_of(verify(expiring_at(now), AuthKeys{{secret}}, -100)), AuthFailure::expired);
+    EXPECT_EQ(grant_of(verify(expiring_at(now - 30), secrets({secret}), 60)).expires_at, now - 30);
+    EXPECT_EQ(failure_of(verify(expiring_at(now - 60), secrets({secret}), 60)), AuthFailure::expired);
+    EXPECT_EQ(failure_of(verify(expiring_at(now), secrets({secret}), -100)), AuthFailure::expired);
     // Extreme values neither overflow nor pass.
-    EXPECT_EQ(failure_of(verify(expiring_at(INT64_MIN + 1), AuthKeys{{secret}}, INT64_MAX)), AuthFailure::expired);
+    EXPECT_EQ(failure_of(verify(expiring_at(INT64_MIN + 1), secrets({secret}), INT64_MAX)), AuthFailure::expired);
     EXPECT_EQ(grant_of(verify(expiring_at(INT64_MAX))).expires_at, INT64_MAX);
+}
+
+TEST(VerifyToken, NotBeforeWithAndWithoutLeeway) {
+    auto valid_from = [](const std::string &nbf) { return hs256(claims(R"("nbf":)" + nbf)); };
+    EXPECT_EQ(grant_of(verify(valid_from(std::to_string(now)))).user, "alice");
+    EXPECT_EQ(grant_of(verify(valid_from(std::to_string(now - 100)))).user, "alice");
+    EXPECT_EQ(failure_of(verify(valid_from(std::to_string(now + 1)))), AuthFailure::not_yet_valid);
+    EXPECT_EQ(failure_of(verify(valid_from(std::to_string(now + 3000)))), AuthFailure::not_yet_valid);
+    EXPECT_EQ(grant_of(verify(valid_from(std::to_string(now + 30)), secrets({secret}), 30)).user, "alice");
+    EXPECT_EQ(failure_of(verify(valid_from(std::to_string(now + 31)), secrets({secret}), 30)),
+              AuthFailure::not_yet_valid);
+    EXPECT_EQ(failure_of(verify(valid_from(std::to_string(INT64_MAX)), secrets({secret}), 3600)),
+              AuthFailure::not_yet_valid);
+    EXPECT_EQ(grant_of(verify(valid_from(std::to_string(INT64_MIN)))).user, "alice");
+    for (const char *bad : {R"("soon")", "1.5", "null", "[1]", "true"})
+        EXPECT_EQ(failure_of(verify(valid_from(bad))), AuthFailure::bad_claims) << bad;
+}
+
+TEST(VerifyToken, AudienceWhenConfigured) {
+    AuthKeys ours = secrets({secret});
+    ours.audience = "pgfeed";
+    EXPECT_EQ(grant_of(verify(hs256(claims(R"("aud":"pgfeed")")), ours)).user, "alice");
+    EXPECT_EQ(grant_of(verify(hs256(claims(R"("aud":["billing","pgfeed"])")), ours)).user, "alice");
+    EXPECT_EQ(failure_of(verify(hs256(claims()), ours)), AuthFailure::wrong_audience);
+    for (const char *aud : {R"("billing")", R"(["billing"])", "[]", R"("pgfeed2")", R"("PGFEED")", "1", "null",
+                            R"({"pgfeed":1})", R"([["pgfeed"]])"})
+        EXPECT_EQ(failure_of(verify(hs256(claims(std::string(R"("aud":)") + aud)), ours)), AuthFailure::wrong_audience)
+            << aud;
+    // Not configured: not checked.
+    EXPECT_EQ(grant_of(verify(hs256(claims(R"("aud":"billing")")))).user, "alice");
+}
+
+TEST(VerifyToken, IssuerWhenConfigured) {
+    AuthKeys ours = secrets({secret});
+    ours.issuer = "https://app.example.com";
+    EXPECT_EQ(grant_of(verify(hs256(claims(R"("iss":"https://app.example.com")")), ours)).user, "alice");
+    EXPECT_EQ(failure_of(verify(hs256(claims()), ours)), AuthFailure::wrong_issuer);
+    for (const char *iss : {R"("https://evil.example.com")", R"("https://app.example.com/")",
+                            R"(["https://app.example.com"])", "1", "null"})
+        EXPECT_EQ(failure_of(verify(hs256(claims(std::string(R"("iss":)") + iss)), ours)), AuthFailure::wrong_issuer)
+            << iss;
+    EXPECT_EQ(grant_of(verify(hs256(claims(R"("iss":"anyone")")))).user, "alice");
 }
 
 TEST(VerifyToken, RefusesAWrongSecret) {
@@ -95,7 +143,7 @@ TEST(VerifyToken, RefusesAWrongSecret) {
 }
 
 TEST(VerifyToken, AcceptsEveryRotatedSecret) {
-    AuthKeys rotating{{secret, old_secret}};
+    AuthKeys rotating = secrets({secret, old_secret});
     EXPECT_EQ(grant_of(verify(hs256(claims(), secret), rotating)).user, "alice");
     EXPECT_EQ(grant_of(verify(hs256(claims(), old_secret), rotating)).user, "alice");
     EXPECT_EQ(failure_of(verify(hs256(claims(), old_secret))), AuthFailure::bad_signature);
@@ -104,7 +152,7 @@ TEST(VerifyToken, AcceptsEveryRotatedSecret) {
 TEST(VerifyToken, NoUsableSecretAcceptsNothing) {
     // libjwt skips the signature check when given an empty key; an empty secret must not do that.
     EXPECT_EQ(failure_of(verify(hs256(claims()), AuthKeys{})), AuthFailure::bad_signature);
-    EXPECT_EQ(failure_of(verify(hs256(claims()), AuthKeys{{""}})), AuthFailure::bad_signature);
+    EXPECT_EQ(failure_of(verify(hs256(claims()), secrets({""}))), AuthFailure::bad_signature);
 }
 
 TEST(VerifyToken, RefusesATamperedPayload) {
@@ -198,6 +246,9 @@ TEST(VerifyToken, FailureNames) {
     EXPECT_STREQ(auth_failure_name(AuthFailure::wrong_algorithm), "wrong_algorithm");
     EXPECT_STREQ(auth_failure_name(AuthFailure::bad_signature), "bad_signature");
     EXPECT_STREQ(auth_failure_name(AuthFailure::expired), "expired");
+    EXPECT_STREQ(auth_failure_name(AuthFailure::not_yet_valid), "not_yet_valid");
+    EXPECT_STREQ(auth_failure_name(AuthFailure::wrong_audience), "wrong_audience");
+    EXPECT_STREQ(auth_failure_name(AuthFailure::wrong_issuer), "wrong_issuer");
     EXPECT_STREQ(auth_failure_name(AuthFailure::no_subject), "no_subject");
     EXPECT_STREQ(auth_failure_name(AuthFailure::bad_claims), "bad_claims");
 }

@@ -157,6 +157,43 @@ TEST(Config, IniFile) {
     EXPECT_EQ(config.log.level, LogLevel::debug);
 }
 
+TEST(Config, GatewayLimitsAndTokenClaims) {
+    EXPECT_EQ(Config{}.limits.connections_per_address, 256);
+    EXPECT_EQ(Config{}.limits.api_calls_per_user, 8);
+    EXPECT_EQ(Config{}.limits.api_unsent_bytes_per_user, 16 << 20);
+    EXPECT_EQ(Config{}.limits.api_unsent_bytes, 256 << 20);
+    EXPECT_EQ(Config{}.auth.audience, "");
+    EXPECT_EQ(Config{}.auth.issuer, "");
+    Config config = parse_config_string("[limits]\nconnections_per_address = 7\napi_calls_per_user = 2\n"
+                                        "api_unsent_bytes_per_user = 65536\napi_unsent_bytes = 1099511627776\n"
+                                        "[auth]\naudience = pgfeed\nissuer = https://app.example.com\n");
+    EXPECT_EQ(config.limits.connections_per_address, 7);
+    EXPECT_EQ(config.limits.api_calls_per_user, 2);
+    EXPECT_EQ(config.limits.api_unsent_bytes_per_user, 65536);
+    EXPECT_EQ(config.limits.api_unsent_bytes, std::int64_t{1} << 40);
+    EXPECT_EQ(config.auth.audience, "pgfeed");
+    EXPECT_EQ(config.auth.issuer, "https://app.example.com");
+    config = load({"--limits.connections_per_address=1000000", "--auth.issuer=flag-issuer"},
+                  {"PGFEED_AUTH_AUDIENCE=env-audience", "PGFEED_AUTH_ISSUER=env-issuer"});
+    EXPECT_EQ(config.limits.connections_per_address, 1000000);
+    EXPECT_EQ(config.auth.audience, "env-audience");
+    EXPECT_EQ(config.auth.issuer, "flag-issuer");
+    EXPECT_EQ(string_error("[limits]\nconnections_per_address = 0"),
+              "config: test.ini line 2: [limits] connections_per_address = \"0\": expected an integer in 1..1000000");
+    EXPECT_EQ(string_error("[limits]\napi_unsent_bytes = 65535"),
+              "config: test.ini line 2: [limits] api_unsent_bytes = \"65535\": expected an integer in "
+              "65536..1099511627776");
+    EXPECT_EQ(string_error("[limits]\napi_calls_per_user = 0"),
+              "config: test.ini line 2: [limits] api_calls_per_user = \"0\": expected an integer in 1..100000");
+    std::string usage = usage_text("pgfeed-notifier");
+    for (const char *line :
+         {"connections_per_address = 256", "api_calls_per_user = 8", "api_unsent_bytes_per_user = 16777216",
+          "api_unsent_bytes = 268435456", "audience = \"\"", "issuer = \"\""})
+        EXPECT_TRUE(contains(usage, line)) << line;
+    EXPECT_EQ(changed_keys(Config{}, config),
+              (std::vector<std::string>{"limits.connections_per_address", "auth.audience", "auth.issuer"}));
+}
+
 TEST(Config, BooleanSpellings) {
     for (const char *yes : {"true", "TRUE", "yes", "on", "1"})
         EXPECT_TRUE(parse_config_string(std::string("[bridge]\nenabled = ") + yes).bridge.enabled) << yes;

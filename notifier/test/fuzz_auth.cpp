@@ -20,7 +20,7 @@ namespace {
 using namespace pgfeed::notifier;
 
 const std::string secret = "fuzzing-secret";
-const AuthKeys keys{{"", "rotated-out", secret}};
+const AuthKeys keys{{"", "rotated-out", secret}, "", ""};
 constexpr int64_t now = 1'700'000'000;
 
 std::optional<std::string> maybe_string(FuzzedDataProvider &input) {

@@ -1,12 +1,16 @@
 // libFuzzer target over the notifier's text parsers and framers: Last-Event-ID parsing
-// (stream_id.hpp) and SSE framing (sse.hpp). Built and run by notifier/test/fuzz.sh.
+// (stream_id.hpp), SSE framing (sse.hpp) and a stream entry's `at` (delivery_latency.hpp). Built
+// and run by notifier/test/fuzz.sh.
 //
 // Every input is tried both ways:
 // - as a stream id: whenever it parses, it is canonical (to_string gives the input back) and the
 //   value round-trips; next_after is strictly greater;
 // - as an event: byte 0 and byte 1 give the lengths of id and event, the rest is data. The frame
 //   must read back like a browser would: every line ends in \n, is a known field or empty, one
-//   blank line ends it, and the data lines joined with \n are the data with its breaks normalized.
+//   blank line ends it, and the data lines joined with \n are the data with its breaks normalized;
+// - as an `at` field: a latency, when there is one, lies between 0 and the week allowed, whatever
+//   the clock says (UBSan reports any overflow).
+#include "delivery_latency.hpp"
 #include "sse.hpp"
 #include "stream_id.hpp"
 
@@ -130,10 +134,18 @@ void fuzz_comment(std::string_view text) {
 
 } // namespace
 
+void fuzz_delivery_latency(std::string_view at) {
+    for (std::int64_t now : {std::int64_t{0}, std::int64_t{1795439240264714}, INT64_MAX}) {
+        auto seconds = delivery_latency_seconds(at, now);
+        check(!seconds || (*seconds >= 0 && *seconds <= max_latency_us / 1e6), "a latency out of range");
+    }
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size) {
     std::string_view input(reinterpret_cast<const char *>(bytes), size);
     fuzz_stream_id(input);
     fuzz_sse_event(input);
     fuzz_comment(input);
+    fuzz_delivery_latency(input);
     return 0;
 }

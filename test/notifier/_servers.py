@@ -18,6 +18,7 @@ import hmac
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -225,8 +226,9 @@ class Notifier:
     restarts). Its PostgreSQL connections carry application_name=<name>, which tells which
     instance holds the bridge lock (bridge_holder)."""
 
-    def __init__(self, name, dbname, redis_server, extra_args=()):
+    def __init__(self, name, dbname, redis_server, extra_args=(), nofile=None):
         self.name = name
+        self.nofile = nofile  # RLIMIT_NOFILE of the processes, when not the caller's
         self.args = [NOTIFIER_BIN,
                      '--postgres.conninfo=' + conninfo(dbname, name),
                      '--redis.host=127.0.0.1', '--redis.port=%d' % redis_server.port,
@@ -250,8 +252,10 @@ class Notifier:
             # environment would set the keys they leave alone.
             env = {k: v for k, v in os.environ.items() if not k.startswith('PGFEED_')}
             # A session of its own: kill() takes the supervisor and its workers down at once.
-            self.proc = subprocess.Popen(self.args, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env,
-                                         start_new_session=True)
+            limit = self.nofile
+            self.proc = subprocess.Popen(
+                self.args, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+                preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))) if limit else None)
         self.starts += 1
         return self
 
@@ -996,10 +1000,11 @@ class ResumingClient:
 class Gateway(Notifier):
     """A pgfeed-notifier with its SSE gateway: --http.port (a free port, or 0: read back from the
     supervisor's log line `msg=listening port=N`), --http.workers, an HS256 secret, and the bridge
-    ticking every 50 ms. `config` is an ini file passed with -c. start() returns once /healthz
-    answers and every worker logged `msg=serving`."""
+    ticking every 50 ms. `config` is an ini file passed with -c; `nofile` lowers RLIMIT_NOFILE.
+    start() returns once /healthz answers and every worker logged `msg=serving`."""
 
-    def __init__(self, name, dbname, redis_server, workers=2, port=None, secret=SECRET, config=None, args=()):
+    def __init__(self, name, dbname, redis_server, workers=2, port=None, secret=SECRET, config=None, args=(),
+                 nofile=None):
         self.requested_port = free_port() if port is None else port
         self.port = self.requested_port or None
         self.workers = workers
@@ -1009,7 +1014,7 @@ class Gateway(Notifier):
             flags.append('--auth.hs256_secrets=' + secret)
         if config:
             flags = ['-c', config] + flags
-        super().__init__(name, dbname, redis_server, flags + list(args))
+        super().__init__(name, dbname, redis_server, flags + list(args), nofile)
 
     def start(self, wait=True):
         super().start()

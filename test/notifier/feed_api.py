@@ -28,16 +28,25 @@ Scenarios:
   static_files     --http.static_dir: / is index.html, files with their Content-Type, HEAD;
                    traversal (raw ../ and %2e%2e), hidden files, a symlink out of the directory
                    and subdirectory listings are 404; POST is 405; without the flag / is 404.
+  user_calls       with the activities table locked, one user's calls beyond limits.api_calls_per_user
+                   get 429 with Retry-After at once while another user is served; unlocked, the
+                   admitted calls answer 200.
+  unread_replies   clients that never read pages of about 3 MB: their user gets 429 once its unread
+                   replies pass limits.api_unsent_bytes_per_user while others are served, then
+                   everybody 503 past limits.api_unsent_bytes; served again once they hang up.
   cors             a preflight of POST /v1/read from an allowed origin allows POST and
                    Content-Type; GET /v1/feed answers with Access-Control-Allow-Origin.
 """
 import json
 import os
+import select
+import socket
 import sys
 import time
 
 from _servers import (RUN, STREAM, FeedDatabase, Gateway, RedisServer, SseStream, TestFailure, choose_scenarios,
-                      http_request, mint_token, open_socket, pg_ctl, query, request_bytes, run_scenarios, wait_until)
+                      connect, http_request, mint_token, open_socket, pg_ctl, query, request_bytes,
+                      run_scenarios, wait_until)
 from _harness import start_watchdog
 
 LABEL = 'feed_api'
@@ -52,7 +61,7 @@ def expect(condition, message):
 class Setup:
     """A feed database with activities of topics mp_id:1..3, a redis-server and a gateway."""
 
-    def __init__(self, name, args=()):
+    def __init__(self, name, args=(), workers=2):
         SETUPS.append(self)
         self.name = name
         self.db = FeedDatabase('api_%s' % name)
@@ -61,7 +70,8 @@ class Setup:
         self.gateway = None
         try:
             self.redis = RedisServer('%s-redis' % name).start()
-            self.gateway = Gateway('%s-gateway' % name, self.db.name, self.redis, args=args).start()
+            self.gateway = Gateway('%s-gateway' % name, self.db.name, self.redis, workers=workers,
+                                   args=args).start()
         except BaseException:
             self.close()
             raise
@@ -366,7 +376,9 @@ def scenario_redis_down(_seed):
 
 
 def scenario_abandoned(_seed):
-    s = Setup('abandoned', args=['--api.sessions=1'])
+    # A call counts against its user until its query ends, abandoned or not (else hanging up would
+    # dodge api_calls_per_user): alice's checks among 300 abandoned calls need a higher limit.
+    s = Setup('abandoned', args=['--api.sessions=1', '--limits.api_calls_per_user=1000'])
     try:
         ids = s.insert(50, 1)
         alice = mint_token('alice')
@@ -387,6 +399,118 @@ def scenario_abandoned(_seed):
         expect(len(page['items']) == 50 and s.ok('/v1/unread_count', alice)['unread'] == 40, 'after: %s' % page)
         return '300 calls abandoned by their clients; the same workers answer correctly'
     finally:
+        s.close()
+
+
+def first_status(raw):
+    line = raw.split(b'\r\n', 1)[0].split()
+    return int(line[1]) if len(line) >= 2 and line[1].isdigit() else None
+
+
+def _answered(sock, got):
+    """Reads what `sock` has without waiting; True once the server closed it (an answer in full)."""
+    sock.settimeout(0)
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except BlockingIOError:
+            return False
+        if not chunk:
+            return True
+        got += chunk
+
+
+def scenario_user_calls(_seed):
+    s = Setup('user_calls', args=['--limits.api_calls_per_user=4', '--api.sessions=6'], workers=1)
+    socks, lock = [], None
+    try:
+        s.insert(20, 1)
+        alice, bob = mint_token('alice'), mint_token('bob')
+        lock = connect(s.db.name, 'lock', autocommit=False)
+        lock.cursor().execute('LOCK TABLE activities IN ACCESS EXCLUSIVE MODE')  # every page waits for it
+        for _ in range(10):
+            sock = open_socket(s.port, timeout=20)
+            sock.sendall(request_bytes(s.port, '/v1/feed?limit=20', headers=[('Authorization', 'Bearer ' + alice),
+                                                                             ('Connection', 'close')]))
+            socks.append((sock, bytearray()))
+        wait_until(lambda: sum(_answered(sock, got) for sock, got in socks) >= 6,
+                   '6 of 10 calls of one user answered at once with api_calls_per_user=4 (the others wait for the '
+                   'lock)', 10, 0.02)
+        answered = [bytes(got) for sock, got in socks if got]
+        statuses = sorted(first_status(raw) for raw in answered)
+        expect(statuses == [429] * 6, 'the calls beyond the limit: %s' % statuses)
+        expect(all(b'\r\nRetry-After: ' in raw for raw in answered), 'a 429 without Retry-After')
+        t0 = time.monotonic()
+        other = s.call('/v1/follows', bob)
+        expect(other.status == 200, 'another user while alice is at her limit: %s' % other.status)
+        took = time.monotonic() - t0
+        lock.rollback()
+        waiting = [(sock, got) for sock, got in socks if not got]
+        wait_until(lambda: all(_answered(sock, got) for sock, got in waiting), 'the 4 admitted calls', 10, 0.02)
+        statuses = [first_status(bytes(got)) for sock, got in waiting]
+        expect(statuses == [200] * 4, 'the admitted calls after the lock: %s' % statuses)
+        expect(s.call('/v1/feed?limit=20', alice).status == 200, 'alice once her calls are done')
+        refused = s.gateway.metrics().get('pgfeed_requests_rejected_total', status='429', reason='api_user_calls')
+        expect(refused == 6, '%s calls counted as api_user_calls, expected 6' % refused)
+        return '6 of 10 refused at once (429, Retry-After); another user answered in %.2f s; 4 answered after' % took
+    finally:
+        if lock:
+            lock.close()
+        for sock, _ in socks:
+            sock.close()
+        s.close()
+
+
+def scenario_unread_replies(_seed):
+    per_user, total = 4 << 20, 12 << 20
+    s = Setup('unread_replies', args=['--limits.api_unsent_bytes_per_user=%d' % per_user,
+                                      '--limits.api_unsent_bytes=%d' % total], workers=1)
+    held = []
+    try:
+        # Pages of about 3 MB (a payload must stay under about 4 KB).
+        s.sql("INSERT INTO activities (mp_id, kind) SELECT 1, repeat('x', 3000) FROM generate_series(1, 1000)")
+        bob = mint_token('bob')
+
+        def hold_until_refused(user, stop):
+            """Pages nobody reads, one connection at a time, until a call of `user` is refused or
+            stop() holds; the refusal's status."""
+            token = mint_token(user)
+            for _ in range(12):
+                sock = open_socket(s.port, rcvbuf=4096, timeout=20)
+                sock.sendall(request_bytes(s.port, '/v1/feed?limit=1000',
+                                           headers=[('Authorization', 'Bearer ' + token)]))
+                held.append(sock)
+                expect(select.select([sock], [], [], 10)[0], 'no answer to a page of 1000 in 10 s')
+                status = s.call('/v1/unread_count', token).status
+                if status != 200 or stop():
+                    return status
+            raise TestFailure('%s held 12 unread pages of about 3 MB and was never refused' % user)
+        status = hold_until_refused('alice', lambda: False)
+        expect(status == 429, 'alice past api_unsent_bytes_per_user: %s, expected 429' % status)
+        alice_held = len(held)
+        expect(s.call('/v1/unread_count', bob).status == 200, 'bob while alice holds %d unread pages' % alice_held)
+        for user in ('carol', 'dave', 'erin', 'frank'):
+            status = hold_until_refused(user, lambda: s.call('/v1/unread_count', bob).status == 503)
+            if s.call('/v1/unread_count', bob).status == 503:
+                break
+            expect(status == 429, '%s: %s' % (user, status))
+        bob_status = s.call('/v1/unread_count', bob)
+        expect(bob_status.status == 503 and bob_status.header('retry-after'),
+               'bob with %d unread pages held: %s, expected 503 with Retry-After' % (len(held), bob_status.status))
+        all_held = len(held)
+        for sock in held:
+            sock.close()
+        held.clear()
+        wait_until(lambda: s.call('/v1/unread_count', bob).status == 200, 'bob once the readers hung up', 10, 0.05)
+        m = s.gateway.metrics()
+        counted = (m.get('pgfeed_requests_rejected_total', status='429', reason='api_user_unsent'),
+                   m.get('pgfeed_requests_rejected_total', status='503', reason='api_unsent'))
+        expect(counted[0] >= 1 and counted[1] >= 1, 'refusals counted as api_user_unsent, api_unsent: %s' % (counted,))
+        return 'alice refused after %d unread pages, others served; 503 for all with %d held; served after' % (
+            alice_held, all_held)
+    finally:
+        for sock in held:
+            sock.close()
         s.close()
 
 

@@ -87,7 +87,7 @@ SETUPS = []  # of the scenario running: their gateways' logs are shown when it f
 class Setup:
     """A feed database, a redis-server and a gateway of the scenario's own."""
 
-    def __init__(self, name, args=(), workers=2, port=None, secret=SECRET, config=None, start=True):
+    def __init__(self, name, args=(), workers=2, port=None, secret=SECRET, config=None, start=True, nofile=None):
         SETUPS.append(self)
         self.name = name
         self.db = FeedDatabase('sse_%s' % name)
@@ -100,14 +100,14 @@ class Setup:
         self.client = self.redis.client()
         self.gateways = []
         try:
-            self.gateway = self.new_gateway(args, workers, port, secret, config, start)
+            self.gateway = self.new_gateway(args, workers, port, secret, config, start, nofile)
         except BaseException:
             self.close()
             raise
 
-    def new_gateway(self, args=(), workers=2, port=None, secret=SECRET, config=None, start=True):
+    def new_gateway(self, args=(), workers=2, port=None, secret=SECRET, config=None, start=True, nofile=None):
         g = Gateway('%s-gateway%d' % (self.name, len(self.gateways) + 1), self.db.name, self.redis, workers=workers,
-                    port=port, secret=secret, config=config, args=args)
+                    port=port, secret=secret, config=config, args=args, nofile=nofile)
         self.gateways.append(g)
         if start:
             g.start()
