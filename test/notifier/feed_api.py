@@ -469,6 +469,7 @@ def scenario_unread_replies(_seed):
     try:
         # Pages of about 3 MB (a payload must stay under about 4 KB).
         s.sql("INSERT INTO activities (mp_id, kind) SELECT 1, repeat('x', 3000) FROM generate_series(1, 1000)")
+        s.sql('CALL pgfeed.flush()')  # numbered: in the feed
         bob = mint_token('bob')
 
         def hold_until_refused(user, stop):
