@@ -1,6 +1,7 @@
 // Module load: the pgfeed.user_key setting, the commit wake-up of the numbering worker and, when
 // preloaded (shared_preload_libraries), the workers' shared memory and their launcher.
 #include "arguments.hpp"
+#include "numbering_worker.hpp"
 #include "worker_link.hpp"
 
 extern "C" {
@@ -12,10 +13,6 @@ extern "C" {
 PG_MODULE_MAGIC;
 
 void _PG_init(void);
-}
-
-namespace pgfeed {
-void register_launcher(); // numbering_worker.cpp
 }
 
 namespace {

@@ -11,6 +11,7 @@
 // on a primary: BgWorkerStart_RecoveryFinished keeps both off hot standbys.
 #include "housekeeping.hpp"
 #include "numbering.hpp"
+#include "numbering_worker.hpp"
 #include "outbox.hpp"
 #include "schema_version.hpp"
 #include "worker_link.hpp"
