@@ -1,14 +1,14 @@
 // The background workers: a launcher, and one numbering worker per database with pgfeed.
 //
-// The launcher starts a worker for every database at server start (a worker leaves at once where
-// pgfeed is not installed) and again whenever a commit finds its database without one. A worker
-// runs passes: when woken by a commit or a flush, or once a second in case a wake-up went to
-// nobody, it numbers in rounds until nothing visible is left, then answers the flush calls that
-// were waiting, and rings the bridge for events the marks wrote; every ten seconds, and before it
-// leaves, it also deletes a bounded share of the read state that mark_all_read retired (what
-// pgfeed.compact() does). It leaves two seconds
-// without work, so an idle database keeps no session (DROP DATABASE needs none); the next commit brings it back. Only
-// on a primary: BgWorkerStart_RecoveryFinished keeps both off hot standbys.
+// The launcher starts a worker for every database at server start (as many at a time as
+// max_worker_processes allows; a worker leaves at once where pgfeed is not installed) and again
+// whenever a commit finds its database without one. A worker runs passes: when woken by a commit
+// or a flush, or once a second in case a wake-up went to nobody, it numbers in rounds until nothing
+// visible is left, answers the flush calls that were waiting, and rings the bridge for events the
+// marks wrote. Every ten seconds, and before it leaves, it deletes a bounded share of the read
+// state that mark_all_read retired (what pgfeed.compact() does). It leaves two seconds without
+// work, so an idle database keeps no session (DROP DATABASE needs none); the next commit brings it
+// back. Only on a primary: BgWorkerStart_RecoveryFinished keeps both off hot standbys.
 #include "housekeeping.hpp"
 #include "numbering.hpp"
 #include "numbering_worker.hpp"
