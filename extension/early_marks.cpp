@@ -1,7 +1,6 @@
 #include "early_marks.hpp"
 
 #include "arguments.hpp"
-#include "outbox.hpp"
 #include "read_state.hpp"
 #include "worker_link.hpp"
 
@@ -75,8 +74,7 @@ void apply_early_marks(Spi &spi) {
         std::sort(items.begin(), items.end(),
                   [](const ItemRef &a, const ItemRef &b) { return a.position < b.position; });
         ChunkCache bits(spi, reader, false);
-        std::vector<int64_t> changed = apply_marks(spi, reader, bits, items, true);
-        publish_marks(spi, reader, user_key, "read", changed);
+        apply_marks(spi, reader, bits, items, true, &user_key);
     }
     spi.run(drop_orphans, {}, false);
 }

@@ -69,8 +69,7 @@ Datum mark(FunctionCallInfo fcinfo, bool to_read) {
     if (to_read)
         early = missing.empty() ? 0 : record_early_marks(spi, user_key, missing, source);
     ChunkCache bits(spi, reader, false);
-    std::vector<int64_t> changed = apply_marks(spi, reader, bits, items, to_read);
-    publish_marks(spi, reader, user_key, to_read ? "read" : "unread", changed);
+    std::vector<int64_t> changed = apply_marks(spi, reader, bits, items, to_read, &user_key);
     PG_RETURN_INT32(static_cast<int32_t>(static_cast<int64_t>(changed.size()) + early));
 }
 

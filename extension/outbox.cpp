@@ -30,21 +30,12 @@ Statement insert_insert_events{"INSERT INTO pgfeed.events (kind, topic, data) "
                                "FROM unnest($1::int8[], $2::text[]) AS u(position, payload) "
                                "JOIN pgfeed.items i ON i.position = u.position " ACTIVITY_TOPIC " ORDER BY i.position"};
 
-// The user's unread count after the change, from the reader row just saved: the items above the
-// horizon ($3) plus the net of flipped bits ($4), with no second pass over the read state.
-#define UNREAD_AFTER                                                                                                   \
-    "(SELECT s.last_position FROM pgfeed.sequencer s) - $3 "                                                           \
-    "- (SELECT count(*) FROM pgfeed.items d WHERE d.deleted AND d.position > $3) + $4"
-
-Statement insert_read_event{"INSERT INTO pgfeed.events (kind, user_key, data) "
-                            "SELECT 'read', $1, json_build_object('op', $2::text, 'user', $1, 'positions', $5::int8[], "
-                            "'activity_ids', (SELECT array_agg(i.activity_id ORDER BY i.position) FROM pgfeed.items i "
-                            "WHERE i.position = ANY($5)), 'unread', " UNREAD_AFTER ")::text"};
+Statement insert_read_event{PGFEED_INSERT_READ_EVENT};
 
 Statement insert_read_all_event{
     "INSERT INTO pgfeed.events (kind, user_key, data) "
     "SELECT 'read', $1, json_build_object('op', 'read_all', 'user', $1, 'feed', $2::text, 'up_to', $5::int8, "
-    "'changed', $6::int8, 'unread', " UNREAD_AFTER ")::text"};
+    "'changed', $6::int8, 'unread', " PGFEED_UNREAD_AFTER ")::text"};
 
 } // namespace
 

@@ -1,5 +1,8 @@
 #include "read_state.hpp"
 
+#include "outbox.hpp"
+#include "worker_link.hpp"
+
 #include "core/read_walk.hpp"
 
 #include <algorithm>
@@ -25,6 +28,26 @@ Statement upsert_nets{"INSERT INTO pgfeed.topic_nets AS n (user_id, bucket, gene
                       "nets = CASE WHEN n.generation = EXCLUDED.generation "
                       "THEN ARRAY(SELECT a + b FROM unnest(n.nets, EXCLUDED.nets) AS u(a, b)) "
                       "ELSE EXCLUDED.nets END, generation = EXCLUDED.generation"};
+
+// A mark's writes and its read event in one statement: the chunk ($6 user, $7 chunk, $8
+// generation, $9 bits: upsert, or delete when it has no bit left), the topic bucket ($10, nets $11)
+// if any, the reader row ($12, $13 bits bounds; horizon and net_total are the event's $3 and $4).
+#define MARK_CHUNK_UPSERT                                                                                              \
+    "WITH c AS (INSERT INTO pgfeed.read_chunks AS c (user_id, chunk_no, generation, bits) VALUES ($6, $7, $8, $9) "    \
+    "ON CONFLICT (user_id, chunk_no) DO UPDATE SET generation = EXCLUDED.generation, bits = EXCLUDED.bits), "
+#define MARK_CHUNK_DELETE "WITH c AS (DELETE FROM pgfeed.read_chunks WHERE user_id = $6 AND chunk_no = $7), "
+#define MARK_NETS                                                                                                      \
+    "n AS (INSERT INTO pgfeed.topic_nets AS n (user_id, bucket, generation, nets) VALUES ($6, $10, $8, $11) "          \
+    "ON CONFLICT (user_id, bucket) DO UPDATE SET nets = CASE WHEN n.generation = EXCLUDED.generation "                 \
+    "THEN ARRAY(SELECT a + b FROM unnest(n.nets, EXCLUDED.nets) AS u(a, b)) ELSE EXCLUDED.nets END, "                  \
+    "generation = EXCLUDED.generation), "
+#define MARK_READER                                                                                                    \
+    "r AS (UPDATE pgfeed.readers SET horizon = $3, generation = $8, net_total = $4, bits_lo = $12, bits_hi = $13 "     \
+    "WHERE user_id = $6) "
+Statement mark_upsert_nets{MARK_CHUNK_UPSERT MARK_NETS MARK_READER PGFEED_INSERT_READ_EVENT};
+Statement mark_upsert{MARK_CHUNK_UPSERT MARK_READER PGFEED_INSERT_READ_EVENT};
+Statement mark_delete_nets{MARK_CHUNK_DELETE MARK_NETS MARK_READER PGFEED_INSERT_READ_EVENT};
+Statement mark_delete{MARK_CHUNK_DELETE MARK_READER PGFEED_INSERT_READ_EVENT};
 
 // Topics per row of pgfeed.topic_nets; the SQL of feed_counts.cpp spells it out too.
 constexpr int32_t kTopicsPerBucket = 64;
@@ -146,6 +169,71 @@ void ChunkCache::save() {
     }
 }
 
+bool ChunkCache::take_only_change(int64_t &chunk_no, std::vector<uint8_t> &encoded) {
+    Entry *changed = nullptr;
+    for (auto &[number, e] : chunks_)
+        if (e.dirty) {
+            if (changed)
+                return false;
+            changed = &e;
+            chunk_no = number;
+        }
+    if (!changed)
+        return false;
+    uint8_t bytes[kMaxEncodedBytes];
+    encoded.assign(bytes, bytes + changed->bits.encode(bytes));
+    changed->dirty = false;
+    return true;
+}
+
+namespace {
+// The nets of the one bucket `delta` touches, or false when it touches none or several.
+bool only_bucket(const std::map<int32_t, int64_t> &delta, int32_t &bucket, std::vector<int32_t> &nets) {
+    bool found = false;
+    for (auto [topic, net] : delta) {
+        if (topic == 0 || net == 0)
+            continue;
+        if (found && topic / kTopicsPerBucket != bucket)
+            return false;
+        if (!found)
+            bucket = topic / kTopicsPerBucket, nets.assign(kTopicsPerBucket, 0), found = true;
+        nets[topic % kTopicsPerBucket] += static_cast<int32_t>(net);
+    }
+    return found;
+}
+
+bool touches_buckets(const std::map<int32_t, int64_t> &delta) {
+    for (auto [topic, net] : delta)
+        if (topic != 0 && net != 0)
+            return true;
+    return false;
+}
+
+// The hot path of a mark: one chunk and at most one bucket changed. False when it does not apply.
+bool save_mark_with_event(Spi &spi, const Reader &reader, ChunkCache &bits, const std::map<int32_t, int64_t> &delta,
+                          const std::string &user_key, const char *op, const std::vector<int64_t> &positions) {
+    int32_t bucket = 0;
+    std::vector<int32_t> nets;
+    const bool with_nets = only_bucket(delta, bucket, nets);
+    if (!with_nets && touches_buckets(delta))
+        return false;
+    int64_t chunk_no = 0;
+    std::vector<uint8_t> encoded;
+    if (!bits.take_only_change(chunk_no, encoded))
+        return false;
+    Statement &statement =
+        encoded.empty() ? (with_nets ? mark_delete_nets : mark_delete) : (with_nets ? mark_upsert_nets : mark_upsert);
+    spi.run(statement,
+            {text_param(user_key), text_param(op), int8_param(reader.horizon), int8_param(reader.net_total),
+             int8_array_param(positions), int4_param(reader.user_id), int4_param(static_cast<int32_t>(chunk_no)),
+             int4_param(reader.generation), bytea_param(encoded.data(), encoded.size()), int4_param(bucket),
+             int4_array_param(nets), int8_or_null(reader.bits_lo), int8_or_null(reader.bits_hi)},
+            false);
+    note_events_written();
+    return true;
+}
+} // namespace
+
 void add_topic_nets(Spi &spi, const Reader &reader, const std::map<int32_t, int64_t> &delta) {
     std::map<int32_t, std::vector<int32_t>> buckets; // bucket -> nets of its kTopicsPerBucket topics
     for (auto [topic, net] : delta) {
@@ -162,7 +250,7 @@ void add_topic_nets(Spi &spi, const Reader &reader, const std::map<int32_t, int6
 }
 
 std::vector<int64_t> apply_marks(Spi &spi, Reader &reader, ChunkCache &bits, const std::vector<ItemRef> &items,
-                                 bool to_read) {
+                                 bool to_read, const std::string *event_for) {
     std::map<int32_t, int64_t> net_delta;
     std::vector<int64_t> changed;
     // Read state changes by one flip either way, and the unread count by one.
@@ -178,9 +266,14 @@ std::vector<int64_t> apply_marks(Spi &spi, Reader &reader, ChunkCache &bits, con
     }
     if (changed.empty())
         return changed;
+    const char *op = to_read ? "read" : "unread";
+    if (event_for && save_mark_with_event(spi, reader, bits, net_delta, *event_for, op, changed))
+        return changed;
     bits.save();
     add_topic_nets(spi, reader, net_delta);
     save_reader(spi, reader);
+    if (event_for)
+        publish_marks(spi, reader, *event_for, op, changed);
     return changed;
 }
 

@@ -42,6 +42,9 @@ class ChunkCache {
     int64_t run_start(int64_t position);
     // Writes changed chunks back.
     void save();
+    // When exactly one chunk changed: its number and encoding (empty: it has no bit left), taken
+    // as saved; the caller writes it.
+    bool take_only_change(int64_t &chunk_no, std::vector<uint8_t> &encoded);
 
   private:
     struct Entry {
@@ -65,9 +68,11 @@ struct ItemRef {
 };
 
 // Marks items read (or unread), skipping those already so; returns the positions that changed.
-// Keeps net_total and the per-topic nets in step, and saves everything.
+// Keeps net_total and the per-topic nets in step, and saves everything; with `event_for`, also the
+// read event of that user (one statement in all when a mark changed one chunk and one topic bucket,
+// as a mark of one item does).
 std::vector<int64_t> apply_marks(Spi &spi, Reader &reader, ChunkCache &bits, const std::vector<ItemRef> &items,
-                                 bool to_read);
+                                 bool to_read, const std::string *event_for = nullptr);
 
 // Per-topic nets of the reader, summed: adds `delta` for each topic and writes them.
 void add_topic_nets(Spi &spi, const Reader &reader, const std::map<int32_t, int64_t> &delta);
