@@ -12,7 +12,8 @@ char *restricted_user_key = nullptr;
 
 namespace {
 constexpr std::size_t kMaxIdsPerCall = 10000;
-}
+constexpr int kMaxWithinPatterns = 1000;
+} // namespace
 
 void require_not_null(FunctionCallInfo fcinfo, int n, const char *name) {
     if (PG_ARGISNULL(n))
@@ -102,5 +103,36 @@ void ambiguous_id(int64_t id) {
 }
 
 Oid optional_source_arg(FunctionCallInfo fcinfo, int n) { return PG_ARGISNULL(n) ? InvalidOid : PG_GETARG_OID(n); }
+
+SqlArg within_arg(FunctionCallInfo fcinfo, int n) {
+    if (PG_ARGISNULL(n))
+        return SqlArg{TEXTARRAYOID, Datum(0), true};
+    int ndim = 0, count = 0;
+    bool has_null = false;
+    Datum patterns = Datum(0);
+    pg_guard([&] {
+        ArrayType *array = PG_GETARG_ARRAYTYPE_P(n);
+        ndim = ARR_NDIM(array);
+        count = ArrayGetNItems(ndim, ARR_DIMS(array));
+        has_null = array_contains_nulls(array);
+        patterns = PointerGetDatum(array);
+    });
+    if (ndim > 1)
+        throw FeedError(ERRCODE_ARRAY_SUBSCRIPT_ERROR, "within must be a one-dimensional array");
+    if (has_null)
+        throw FeedError(ERRCODE_NULL_VALUE_NOT_ALLOWED, "within must not contain NULL",
+                        "within => NULL means no bound; an empty array bounds the call to nothing.");
+    if (count > kMaxWithinPatterns)
+        throw FeedError(ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                        "within holds more than " + std::to_string(kMaxWithinPatterns) + " patterns",
+                        "Merge patterns with LIKE wildcards, e.g. 'mp_id:%'.");
+    return SqlArg{TEXTARRAYOID, patterns, false};
+}
+
+void require_feed_takes_bound(const FeedSpec &feed, const SqlArg &within) {
+    if (feed.kind == FeedSpec::Kind::All && !within.is_null)
+        throw FeedError(ERRCODE_INVALID_PARAMETER_VALUE, "the feed 'all' takes no within bound",
+                        "Pass within => NULL for 'all', or read 'following' or a topic within the patterns.");
+}
 
 } // namespace pgfeed

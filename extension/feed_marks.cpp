@@ -28,10 +28,20 @@ Statement lock_topic_items{"SELECT position, coalesce(topic_id, 0) FROM pgfeed.i
 // item whose delete is committing would outlive the delete's withdrawal of marks.
 Statement items_at{"SELECT position, coalesce(topic_id, 0) FROM pgfeed.items "
                    "WHERE position = ANY($1) AND NOT deleted ORDER BY position"};
+// $2, within: LIKE patterns the topics must match, or NULL for no bound.
 Statement followed_topics{"SELECT tp.topic_id FROM pgfeed.follows f JOIN pgfeed.readers r USING (user_id) "
-                          "JOIN pgfeed.topics tp ON tp.name = f.topic WHERE r.user_key = $1"};
+                          "JOIN pgfeed.topics tp ON tp.name = f.topic WHERE r.user_key = $1 "
+                          "AND ($2::pg_catalog.text[] IS NULL OR tp.name LIKE ANY($2))"};
 Statement tombstones_between{"SELECT count(*) FROM pgfeed.items WHERE deleted AND position > $1 AND position <= $2"};
-Statement topic_by_name{"SELECT topic_id FROM pgfeed.topics WHERE name = $1"};
+Statement topic_by_name{"SELECT topic_id FROM pgfeed.topics WHERE name = $1 "
+                        "AND ($2::pg_catalog.text[] IS NULL OR name LIKE ANY($2))"};
+// Of `ids`, the live and pending items, and whether their topic is LIKE a pattern of $3.
+Statement items_within{
+    "SELECT i.activity_id, i.source::pg_catalog.oid, coalesce((SELECT tp.name LIKE ANY($3) FROM pgfeed.topics tp "
+    "WHERE tp.topic_id = i.topic_id), false) FROM pgfeed.items i WHERE i.activity_id = ANY($1) AND NOT i.deleted "
+    "AND ($2::pg_catalog.oid IS NULL OR i.source = $2::pg_catalog.regclass) "
+    "UNION SELECT p.activity_id, p.source, coalesce(p.topic LIKE ANY($3), false) FROM pgfeed.pending p "
+    "WHERE p.activity_id = ANY($1) AND p.op = 'i' AND ($2::pg_catalog.oid IS NULL OR p.source = $2)"};
 
 // The numbered items of `ids` in tables the caller may read; `missing` gets the ids that have none (yet).
 std::vector<ItemRef> items_by_id(Spi &spi, AsPgfeedOwner &rights, const std::vector<int64_t> &ids, Oid source,
@@ -51,15 +61,36 @@ std::vector<ItemRef> items_by_id(Spi &spi, AsPgfeedOwner &rights, const std::vec
     return items;
 }
 
+// Of `ids`, those whose every item (live or pending) has a topic within the bound: an id outside
+// it is left alone and answered as a missing one, so a bounded caller learns nothing of it.
+std::vector<int64_t> ids_within(Spi &spi, const std::vector<int64_t> &ids, Oid source, const SqlArg &within) {
+    std::map<int64_t, bool> inside;
+    for (const Row &row : spi.run(items_within, {int8_array_param(ids), oid_or_null(source), within}, false)) {
+        auto it = inside.emplace(row.int8(1), true).first;
+        it->second = it->second && row.boolean(3);
+    }
+    std::vector<int64_t> kept;
+    for (int64_t id : ids)
+        if (auto it = inside.find(id); it != inside.end() && it->second)
+            kept.push_back(id);
+    return kept;
+}
+
 Datum mark(FunctionCallInfo fcinfo, bool to_read) {
     std::string user_key = user_key_arg(fcinfo, 0);
     std::vector<int64_t> ids = id_array_arg(fcinfo, 1, "activity_ids");
     Oid source = optional_source_arg(fcinfo, 2);
+    SqlArg within = within_arg(fcinfo, 3);
     if (ids.empty())
         PG_RETURN_INT32(0);
     AsPgfeedOwner rights;
     Spi spi;
     require_attached_source(spi, source);
+    if (!within.is_null) {
+        ids = ids_within(spi, ids, source, within);
+        if (ids.empty())
+            PG_RETURN_INT32(0);
+    }
     // Items first, then the reader: the order a delete takes them in, so the two never deadlock.
     std::vector<int64_t> missing;
     std::vector<ItemRef> items = items_by_id(spi, rights, ids, source, missing);
@@ -73,12 +104,12 @@ Datum mark(FunctionCallInfo fcinfo, bool to_read) {
     PG_RETURN_INT32(static_cast<int32_t>(static_cast<int64_t>(changed.size()) + early));
 }
 
-std::vector<int32_t> feed_topics(Spi &spi, const FeedSpec &feed, const std::string &user_key) {
+std::vector<int32_t> feed_topics(Spi &spi, const FeedSpec &feed, const std::string &user_key, const SqlArg &within) {
     std::vector<int32_t> topics;
     if (feed.kind == FeedSpec::Kind::Following) {
-        for (const Row &row : spi.run(followed_topics, {text_param(user_key)}, false))
+        for (const Row &row : spi.run(followed_topics, {text_param(user_key), within}, false))
             topics.push_back(row.int4(1));
-    } else if (auto row = spi.run_one(topic_by_name, {text_param(feed.topic)}, false)) {
+    } else if (auto row = spi.run_one(topic_by_name, {text_param(feed.topic), within}, false)) {
         topics.push_back(row->int4(1));
     }
     return topics;
@@ -128,6 +159,8 @@ PGFEED_FUNCTION(pgfeed_mark_all_read) {
     std::string user_key = user_key_arg(fcinfo, 0);
     FeedSpec feed = feed_arg(fcinfo, 1);
     std::optional<int64_t> up_to = optional_position_arg(fcinfo, 2, "up_to");
+    SqlArg within = within_arg(fcinfo, 3);
+    require_feed_takes_bound(feed, within);
     AsPgfeedOwner rights;
     Spi spi;
     require_known_feed(spi, feed);
@@ -136,7 +169,7 @@ PGFEED_FUNCTION(pgfeed_mark_all_read) {
     int64_t target = up_to ? std::min(*up_to, visible) : visible;
     std::vector<int32_t> topics;
     if (feed.kind != FeedSpec::Kind::All) {
-        topics = feed_topics(spi, feed, user_key);
+        topics = feed_topics(spi, feed, user_key, within);
         if (topics.empty())
             PG_RETURN_INT64(0);
     }

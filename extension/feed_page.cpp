@@ -37,14 +37,17 @@ constexpr int64_t kRunWorthJumping = 32;
     "FROM pgfeed.items i "
 
 Statement all_items{ITEM_COLUMNS "WHERE i.position < $1 AND NOT i.deleted ORDER BY i.position DESC LIMIT $2"};
-Statement topic_items{ITEM_COLUMNS "WHERE i.topic_id = (SELECT topic_id FROM pgfeed.topics WHERE name = $3) "
+// $4, within: the LIKE patterns the topic must match, or NULL for no bound.
+Statement topic_items{ITEM_COLUMNS "WHERE i.topic_id = (SELECT topic_id FROM pgfeed.topics WHERE name = $3 "
+                                   "AND ($4::pg_catalog.text[] IS NULL OR name LIKE ANY($4))) "
                                    "AND i.position < $1 AND NOT i.deleted ORDER BY i.position DESC LIMIT $2"};
 // One index scan per followed topic, merged: never a sort of the topics' whole history.
 Statement followed_items{
     "SELECT x.*, tp.name FROM pgfeed.follows f JOIN pgfeed.topics tp ON tp.name = f.topic, LATERAL (" ITEM_COLUMNS
     "WHERE i.topic_id = tp.topic_id AND i.position < $1 AND NOT i.deleted "
     "ORDER BY i.position DESC LIMIT $2) x "
-    "WHERE f.user_id = $3 ORDER BY x.position DESC LIMIT $2"};
+    "WHERE f.user_id = $3 AND ($4::pg_catalog.text[] IS NULL OR f.topic LIKE ANY($4)) "
+    "ORDER BY x.position DESC LIMIT $2"};
 Statement topic_names{"SELECT topic_id, name FROM pgfeed.topics WHERE topic_id = ANY($1)"};
 
 struct PageRow {
@@ -60,8 +63,8 @@ struct PageRow {
 // The feed's live items in descending position, fetched in batches.
 class FeedCursor {
   public:
-    FeedCursor(Spi &spi, const FeedSpec &feed, int32_t user_id, int64_t below, int batch)
-        : spi_(spi), feed_(feed), user_id_(user_id), below_(below), batch_(batch) {}
+    FeedCursor(Spi &spi, const FeedSpec &feed, const SqlArg &within, int32_t user_id, int64_t below, int batch)
+        : spi_(spi), feed_(feed), within_(within), user_id_(user_id), below_(below), batch_(batch) {}
 
     std::optional<PageRow> next() {
         if (buffer_.empty() && !exhausted_)
@@ -90,10 +93,12 @@ class FeedCursor {
             rows = spi_.run(all_items, {int8_param(below_), int8_param(batch_)}, true);
             break;
         case FeedSpec::Kind::Topic:
-            rows = spi_.run(topic_items, {int8_param(below_), int8_param(batch_), text_param(feed_.topic)}, true);
+            rows = spi_.run(topic_items, {int8_param(below_), int8_param(batch_), text_param(feed_.topic), within_},
+                            true);
             break;
         case FeedSpec::Kind::Following:
-            rows = spi_.run(followed_items, {int8_param(below_), int8_param(batch_), int4_param(user_id_)}, true);
+            rows = spi_.run(followed_items, {int8_param(below_), int8_param(batch_), int4_param(user_id_), within_},
+                            true);
             break;
         }
         exhausted_ = static_cast<int64_t>(rows.size()) < batch_;
@@ -113,6 +118,7 @@ class FeedCursor {
 
     Spi &spi_;
     const FeedSpec &feed_;
+    SqlArg within_;
     int32_t user_id_;
     int64_t below_;
     int64_t batch_;
@@ -141,7 +147,7 @@ void name_topics(Spi &spi, std::vector<PageRow> &page) {
 }
 
 std::vector<PageRow> read_page(Spi &spi, AsPgfeedOwner &rights, const std::string &user_key, const FeedSpec &feed,
-                               int page_size, int64_t before, bool unread_only) {
+                               const SqlArg &within, int page_size, int64_t before, bool unread_only) {
     Reader reader = load_reader(spi, user_key);
     std::vector<PageRow> page;
     if (feed.kind == FeedSpec::Kind::Following && !reader.exists)
@@ -159,7 +165,7 @@ std::vector<PageRow> read_page(Spi &spi, AsPgfeedOwner &rights, const std::strin
     }
     // Reading unread items only, a few of the first are usually read: fetching some spare rows
     // costs less than a second query.
-    FeedCursor cursor(spi, feed, reader.user_id, before, unread_only ? page_size + page_size / 2 + 2 : page_size);
+    FeedCursor cursor(spi, feed, within, reader.user_id, before, unread_only ? page_size + page_size / 2 + 2 : page_size);
     while (static_cast<int>(page.size()) < page_size) {
         std::optional<PageRow> item = cursor.next();
         if (!item)
@@ -203,13 +209,15 @@ PGFEED_FUNCTION(pgfeed_page) {
     std::optional<int64_t> before = optional_position_arg(fcinfo, 3, "before");
     require_not_null(fcinfo, 4, "unread_only");
     bool unread_only = PG_GETARG_BOOL(4);
+    SqlArg within = within_arg(fcinfo, 5);
+    require_feed_takes_bound(feed, within);
 
     std::vector<PageRow> page;
     {
         AsPgfeedOwner rights;
         Spi spi;
         require_known_feed(spi, feed);
-        page = read_page(spi, rights, user_key, feed, page_size, before.value_or(std::numeric_limits<int64_t>::max()),
+        page = read_page(spi, rights, user_key, feed, within, page_size, before.value_or(std::numeric_limits<int64_t>::max()),
                          unread_only);
     }
     pg_guard([&] { InitMaterializedSRF(fcinfo, 0); });

@@ -5,7 +5,7 @@
 
 namespace pgfeed {
 
-constexpr const char *kLibraryVersion = "0.4.0";
+constexpr const char *kLibraryVersion = "0.5.0";
 
 // Throws FeedError unless the database's pgfeed is at kLibraryVersion; checked once per
 // transaction, and not while an extension script runs (it creates the objects on the way).
