@@ -41,7 +41,7 @@ Statement unread_topics{READER_CTE "SELECT coalesce(sum(" TOPIC_ITEMS_ABOVE("r.h
                                                                                          "FROM t, r" WITHIN("$3")};
 Statement since_all{"SELECT greatest(0, " ITEMS_ABOVE("$1") ") FROM pgfeed.sequencer s"};
 Statement since_topics{READER_CTE "SELECT coalesce(sum(greatest(0, " TOPIC_ITEMS_ABOVE("$3") ")), 0)::int8 "
-                                  "FROM t" WITHIN("$4")};
+                                                                                             "FROM t" WITHIN("$4")};
 
 SqlArg topic_or_following(const FeedSpec &feed) {
     return feed.kind == FeedSpec::Kind::Topic ? text_param(feed.topic) : SqlArg{TEXTOID, 0, true};
@@ -73,10 +73,9 @@ PGFEED_FUNCTION(pgfeed_count_since) {
     AsPgfeedOwner rights;
     Spi spi;
     require_known_feed(spi, feed);
-    auto row =
-        feed.kind == FeedSpec::Kind::All
-            ? spi.run_one(since_all, {int8_param(after)}, true)
-            : spi.run_one(since_topics,
-                          {text_param(user_key), topic_or_following(feed), int8_param(after), within}, true);
+    auto row = feed.kind == FeedSpec::Kind::All
+                   ? spi.run_one(since_all, {int8_param(after)}, true)
+                   : spi.run_one(since_topics,
+                                 {text_param(user_key), topic_or_following(feed), int8_param(after), within}, true);
     PG_RETURN_INT64(row->int8(1));
 }

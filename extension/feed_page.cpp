@@ -93,12 +93,12 @@ class FeedCursor {
             rows = spi_.run(all_items, {int8_param(below_), int8_param(batch_)}, true);
             break;
         case FeedSpec::Kind::Topic:
-            rows = spi_.run(topic_items, {int8_param(below_), int8_param(batch_), text_param(feed_.topic), within_},
-                            true);
+            rows =
+                spi_.run(topic_items, {int8_param(below_), int8_param(batch_), text_param(feed_.topic), within_}, true);
             break;
         case FeedSpec::Kind::Following:
-            rows = spi_.run(followed_items, {int8_param(below_), int8_param(batch_), int4_param(user_id_), within_},
-                            true);
+            rows =
+                spi_.run(followed_items, {int8_param(below_), int8_param(batch_), int4_param(user_id_), within_}, true);
             break;
         }
         exhausted_ = static_cast<int64_t>(rows.size()) < batch_;
@@ -165,7 +165,8 @@ std::vector<PageRow> read_page(Spi &spi, AsPgfeedOwner &rights, const std::strin
     }
     // Reading unread items only, a few of the first are usually read: fetching some spare rows
     // costs less than a second query.
-    FeedCursor cursor(spi, feed, within, reader.user_id, before, unread_only ? page_size + page_size / 2 + 2 : page_size);
+    FeedCursor cursor(spi, feed, within, reader.user_id, before,
+                      unread_only ? page_size + page_size / 2 + 2 : page_size);
     while (static_cast<int>(page.size()) < page_size) {
         std::optional<PageRow> item = cursor.next();
         if (!item)
@@ -217,8 +218,8 @@ PGFEED_FUNCTION(pgfeed_page) {
         AsPgfeedOwner rights;
         Spi spi;
         require_known_feed(spi, feed);
-        page = read_page(spi, rights, user_key, feed, within, page_size, before.value_or(std::numeric_limits<int64_t>::max()),
-                         unread_only);
+        page = read_page(spi, rights, user_key, feed, within, page_size,
+                         before.value_or(std::numeric_limits<int64_t>::max()), unread_only);
     }
     pg_guard([&] { InitMaterializedSRF(fcinfo, 0); });
     for (const PageRow &row : page) {

@@ -20,19 +20,21 @@ constexpr const char *page_sql =
     "'created_at', p.created_at, 'is_read', p.is_read, 'payload', pgfeed.payload(p.source, p.activity_id)) "
     "ORDER BY p.position DESC), '[]'), "
     "'next_before', CASE WHEN count(*) = $3::int THEN min(p.position) END)::text "
-    "FROM pgfeed.page($1::text, $2::text, $3::int, $4::bigint, $5::bool) p";
+    "FROM pgfeed.page($1::text, $2::text, $3::int, $4::bigint, $5::bool, $6::text[]) p";
 constexpr const char *unread_count_sql =
-    "SELECT json_build_object('feed', $2::text, 'unread', pgfeed.unread_count($1::text, $2::text))::text";
+    "SELECT json_build_object('feed', $2::text, 'unread', pgfeed.unread_count($1::text, $2::text, $3::text[]))::text";
 constexpr const char *unread_count_since_sql =
-    "SELECT json_build_object('feed', $2::text, 'unread', pgfeed.unread_count($1::text, $2::text), "
-    "'new', pgfeed.count_since($1::text, $2::text, $3::bigint))::text";
-constexpr const char *read_sql = "SELECT json_build_object('changed', pgfeed.mark_read($1::text, $2::bigint[]))::text";
+    "SELECT json_build_object('feed', $2::text, 'unread', pgfeed.unread_count($1::text, $2::text, $4::text[]), "
+    "'new', pgfeed.count_since($1::text, $2::text, $3::bigint, $4::text[]))::text";
+// Ids outside the grant's bound count as missing ones: a token learns nothing of them.
+constexpr const char *read_sql =
+    "SELECT json_build_object('changed', pgfeed.mark_read($1::text, $2::bigint[], NULL, $3::text[]))::text";
 constexpr const char *unread_sql =
-    "SELECT json_build_object('changed', pgfeed.mark_unread($1::text, $2::bigint[]))::text";
+    "SELECT json_build_object('changed', pgfeed.mark_unread($1::text, $2::bigint[], NULL, $3::text[]))::text";
 constexpr const char *read_all_sql =
-    "SELECT json_build_object('changed', pgfeed.mark_all_read($1::text, $2::text, $3::bigint))::text";
+    "SELECT json_build_object('changed', pgfeed.mark_all_read($1::text, $2::text, $3::bigint, $4::text[]))::text";
 constexpr const char *follows_sql = "SELECT json_build_object('topics', coalesce((SELECT json_agg(t ORDER BY t) "
-                                    "FROM pgfeed.following($1::text) t), '[]'))::text";
+                                    "FROM pgfeed.following($1::text, $2::text[]) t), '[]'))::text";
 constexpr const char *follow_sql = "SELECT json_build_object('changed', pgfeed.follow($1::text, $2::text))::text";
 constexpr const char *unfollow_sql = "SELECT json_build_object('changed', pgfeed.unfollow($1::text, $2::text))::text";
 
@@ -55,24 +57,26 @@ struct Query {
     PgLink::Params params;
 };
 
-Query query_for(FeedCall call, const std::string &user, const FeedRequest &asked) {
+// `bound`: grant_bound of the token, passed as pgfeed's `within` (NULL: no bound).
+Query query_for(FeedCall call, const std::string &user, const FeedRequest &asked,
+                const std::optional<std::string> &bound) {
     switch (call) {
     case FeedCall::page:
         return {page_sql,
                 {user, asked.feed, std::to_string(asked.limit), optional_number(asked.before),
-                 asked.unread_only ? "true" : "false"}};
+                 asked.unread_only ? "true" : "false", bound}};
     case FeedCall::unread_count:
         if (asked.after)
-            return {unread_count_since_sql, {user, asked.feed, std::to_string(*asked.after)}};
-        return {unread_count_sql, {user, asked.feed}};
+            return {unread_count_since_sql, {user, asked.feed, std::to_string(*asked.after), bound}};
+        return {unread_count_sql, {user, asked.feed, bound}};
     case FeedCall::read:
-        return {read_sql, {user, int8_array(asked.ids)}};
+        return {read_sql, {user, int8_array(asked.ids), bound}};
     case FeedCall::unread:
-        return {unread_sql, {user, int8_array(asked.ids)}};
+        return {unread_sql, {user, int8_array(asked.ids), bound}};
     case FeedCall::read_all:
-        return {read_all_sql, {user, asked.feed, optional_number(asked.up_to)}};
+        return {read_all_sql, {user, asked.feed, optional_number(asked.up_to), bound}};
     case FeedCall::follows:
-        return {follows_sql, {user}};
+        return {follows_sql, {user, bound}};
     case FeedCall::follow:
         return {follow_sql, {user, asked.topic}};
     case FeedCall::unfollow:
@@ -130,10 +134,11 @@ FeedApi::FeedApi(event_base *base, const Config &config, WorkerMetrics metrics)
 
 void FeedApi::reconfigure(const Config &config) { budget_->reconfigure(api_limits(config)); }
 
-void FeedApi::serve(evhttp_request *request, FeedCall call, const std::string &user, const FeedRequest &asked) {
+void FeedApi::serve(evhttp_request *request, FeedCall call, const Grant &grant, const FeedRequest &asked) {
+    const std::string &user = grant.user;
     if (refused_by_budget(request, budget_->admit(user), metrics_))
         return;
-    Query query = query_for(call, user, asked);
+    Query query = query_for(call, user, asked, grant_bound(grant));
     budget_->call_started(user);
     pool_.query(query.sql, std::move(query.params),
                 [request, metrics = metrics_, budget = budget_, user](const PgResult &result) mutable {

@@ -32,11 +32,11 @@ class FeedApi {
     void start() { pool_.start(); }
     // SIGHUP: the [limits] of the feed API (api_budget.hpp).
     void reconfigure(const Config &config);
-    // Runs `call` for `user` and answers the request: 200 with PostgreSQL's JSON; 400 when pgfeed
-    // refuses an argument; 429 or 503 with Retry-After when the user or the worker is over its
-    // budget (api_budget.hpp); 503 with Retry-After when PostgreSQL is unreachable, busy or too
-    // slow; 500 otherwise. A request whose client has gone is still answered: evhttp then frees it.
-    void serve(evhttp_request *request, FeedCall call, const std::string &user, const FeedRequest &asked);
+    // Runs `call` for the grant's user, bounded by its topics (grant_bound), and answers the request: 200 with
+    // PostgreSQL's JSON; 400 when pgfeed refuses an argument; 429 or 503 with Retry-After when the user or the worker
+    // is over its budget (api_budget.hpp); 503 with Retry-After when PostgreSQL is unreachable, busy or too slow; 500
+    // otherwise. A request whose client has gone is still answered: evhttp then frees it.
+    void serve(evhttp_request *request, FeedCall call, const Grant &grant, const FeedRequest &asked);
 
   private:
     WorkerMetrics metrics_;

@@ -263,4 +263,27 @@ bool may_use_feed(const Grant &grant, const std::string &feed) {
 
 bool may_follow(const Grant &grant, const std::string &topic) { return topic_allowed(grant.topics, topic); }
 
+std::optional<std::string> grant_bound(const Grant &grant) {
+    std::string literal = "{";
+    for (const std::string &pattern : grant.topics) {
+        if (pattern == "*")
+            return std::nullopt;
+        // valid_topic_pattern leaves `*` as the only wildcard: no `?`, `[` or backslash.
+        std::string like;
+        for (char c : pattern) {
+            if (c == '%' || c == '_')
+                like += '\\';
+            like += c == '*' ? '%' : c;
+        }
+        literal += literal.size() > 1 ? ",\"" : "\"";
+        for (char c : like) {
+            if (c == '"' || c == '\\')
+                literal += '\\'; // array literal quoting
+            literal += c;
+        }
+        literal += '"';
+    }
+    return literal + "}";
+}
+
 } // namespace pgfeed::notifier

@@ -61,9 +61,13 @@ struct FeedRequest {
 std::variant<FeedRequest, std::string> parse_feed_request(FeedCall call, std::string_view query, std::string_view body);
 
 // Whether the token may read or mark `feed`: a topic its patterns match; 'all' (every topic) only
-// with the pattern "*"; 'following' always, since follow requires the grant (see may_follow).
+// with the pattern "*"; 'following' always, bounded by the grant (see grant_bound).
 bool may_use_feed(const Grant &grant, const std::string &feed);
-// Whether the token grants `topic`, which following it then reads.
+// Whether the token grants `topic`, to follow or unfollow.
 bool may_follow(const Grant &grant, const std::string &topic);
+// The grant as pgfeed's `within` argument, a text[] literal of LIKE patterns (`*` is `%`, `%` and
+// `_` escaped), so that every call sees and changes only topics of the grant ('following' too,
+// which the user may have been given through SQL); nullopt for a grant of "*".
+std::optional<std::string> grant_bound(const Grant &grant);
 
 } // namespace pgfeed::notifier

@@ -283,11 +283,11 @@ void HttpServer::serve_feed_call(evhttp_request *request, FeedCall call) {
         return;
     const bool feed_named = call == FeedCall::page || call == FeedCall::unread_count || call == FeedCall::read_all;
     if ((feed_named && !may_use_feed(*grant, asked.feed)) ||
-        (call == FeedCall::follow && !may_follow(*grant, asked.topic))) {
+        ((call == FeedCall::follow || call == FeedCall::unfollow) && !may_follow(*grant, asked.topic))) {
         metrics_.add(Counter::rejected_forbidden);
         return refuse(request, 403, "Forbidden", "the token does not grant that feed or topic");
     }
-    feed_api_->serve(request, call, grant->user, asked);
+    feed_api_->serve(request, call, *grant, asked);
 }
 
 void HttpServer::refuse(evhttp_request *request, int status, const char *reason, const char *message) {

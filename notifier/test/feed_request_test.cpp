@@ -754,6 +754,19 @@ TEST(MayFollow, RefusesATopicNotGranted) {
     EXPECT_FALSE(may_follow(grant({"mp_id:7"}), std::string("mp_id:7\0x", 9)));
 }
 
+TEST(GrantBound, IsNoBoundForTheStarPattern) {
+    EXPECT_EQ(grant_bound(grant({"*"})), std::nullopt);
+    EXPECT_EQ(grant_bound(grant({"mp_id:7", "*"})), std::nullopt);
+}
+
+TEST(GrantBound, TurnsPatternsIntoEscapedLikePatterns) {
+    EXPECT_EQ(grant_bound(grant({})), "{}");
+    EXPECT_EQ(grant_bound(grant({"mp_id:7"})), R"({"mp\\_id:7"})");
+    EXPECT_EQ(grant_bound(grant({"mp_id:*", "bill:1"})), R"({"mp\\_id:%","bill:1"})");
+    EXPECT_EQ(grant_bound(grant({"a%b*"})), R"({"a\\%b%"})");
+    EXPECT_EQ(grant_bound(grant({"say:\"hi\",{x}"})), R"({"say:\"hi\",{x}"})");
+}
+
 // --- parse_query_params on its own --------------------------------------------------------------
 
 using Values = std::vector<std::optional<std::string>>;

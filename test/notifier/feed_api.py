@@ -14,6 +14,10 @@ Scenarios:
                    state alone, a body naming a user is 400; a token granting mp_id:1 may page
                    mp_id:1 and 'following', not 'all' or mp_id:2 (403), and may not follow mp_id:2;
                    no token or a forged one is 401.
+  grant_bounds     a token granting mp_id:1 for a user who follows mp_id:1, mp_id:2 and mp_id:10
+                   through SQL: 'following' pages, counts, read_all and /v1/follows cover mp_id:1
+                   only; marking ids outside the grant answers as for a missing id and changes
+                   nothing; unfollow outside the grant is 403; mp_id:1* covers mp_id:10 too.
   bad_input        each malformed call gets its 4xx with a JSON error (400, 405 with Allow, 413,
                    415) and pgfeed's own message for what only it checks; the workers stay up,
                    nothing changed in the database, and the refusals are counted in /metrics.
@@ -232,6 +236,61 @@ def scenario_users_apart(_seed):
         return "bob's marks stayed his; a body or query naming a user changes nothing; topic grants hold; 401s"
     finally:
         s.close()
+
+
+def scenario_grant_bounds(_seed):
+    s = Setup('grant_bounds')
+    try:
+        inside, outside, near = s.insert(5, 1), s.insert(5, 2), s.insert(3, 10)
+        s.sql("SELECT pgfeed.follow('carol', t) FROM unnest(ARRAY['mp_id:1', 'mp_id:2', 'mp_id:10']) t")
+        narrow = mint_token('carol', topics=['mp_id:1'])
+
+        items, pages = all_pages_bounded(s, narrow, 'following', 2)
+        expect([i['activity_id'] for i in items] == sorted(inside, reverse=True) and pages == 3,
+               "'following' beyond the grant: %s" % [(i['activity_id'], i['topic']) for i in items])
+        counts = s.ok('/v1/unread_count?feed=following&after=0', narrow)
+        expect(counts['unread'] == 5 and counts['new'] == 5, 'counts beyond the grant: %s' % counts)
+        expect(s.ok('/v1/follows', narrow)['topics'] == ['mp_id:1'], 'follows beyond the grant')
+
+        # An id outside the grant is answered exactly as a missing one, and stays as it was.
+        s.sql("SELECT pgfeed.mark_read('carol', %s)", ([outside[1]],))
+        answers = {what: s.call(path, narrow, {'ids': ids}).text()
+                   for what, path, ids in (('outside', '/v1/read', [outside[0]]), ('missing', '/v1/read', [10 ** 9]),
+                                           ('outside_unread', '/v1/unread', [outside[1]]),
+                                           ('missing_unread', '/v1/unread', [10 ** 9]))}
+        expect(len(set(answers.values())) == 1, 'outside and missing ids answered apart: %s' % answers)
+        states = s.sql("SELECT pgfeed.is_read('carol', %s), pgfeed.is_read('carol', %s)", (outside[0], outside[1]))[0]
+        expect(states == (False, True), 'marks outside the grant changed state: %s' % (states,))
+        expect(s.ok('/v1/read', narrow, {'ids': [inside[0], outside[2]]})['changed'] == 1, 'a mixed mark')
+
+        expect(s.ok('/v1/read_all', narrow, {'feed': 'following'})['changed'] == 4, 'read_all beyond the grant')
+        left = [unread(s, 'carol', 'mp_id:%d' % m) for m in (1, 2, 10)]
+        expect(left == [0, 4, 3], 'read_all of following marked outside the grant: %s' % left)
+        r = s.call('/v1/unfollow', narrow, {'topic': 'mp_id:2'})
+        expect(r.status == 403, 'unfollow outside the grant: %s' % r.status)
+        followed = [t for (t,) in s.sql("SELECT pgfeed.following('carol')")]
+        expect(followed == ['mp_id:1', 'mp_id:10', 'mp_id:2'], 'follows after a refused unfollow: %s' % followed)
+
+        expect(s.ok('/v1/follows', mint_token('carol', topics=['mp_id:1*']))['topics'] == ['mp_id:1', 'mp_id:10'],
+               'a pattern grant')
+        wide = s.ok('/v1/unread_count?feed=following', mint_token('carol'))['unread']
+        expect(wide == 7, "'*' is no bound: %s unread of 7" % wide)
+        return 'following, counts, read_all, follows, marks and unfollow stay within the token\'s topics'
+    finally:
+        s.close()
+
+
+def all_pages_bounded(setup, token, feed, limit):
+    """Pages through `feed` by next_before; the items and the number of pages."""
+    items, before, pages = [], None, 0
+    while True:
+        page = setup.ok('/v1/feed?feed=%s&limit=%d%s' % (feed, limit, '' if before is None else '&before=%d' % before),
+                        token)
+        items += page['items']
+        pages += 1
+        if page['next_before'] is None:
+            return items, pages
+        before = page['next_before']
 
 
 BAD_CALLS = [
