@@ -145,11 +145,11 @@ pass "install $old_version into a private PostgreSQL tree"
 new_version=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$new_share/extension/pgfeed.control" 2>/dev/null)
 [ -f "$new_root/usr/lib/$pg/lib/pgfeed.so" ] && [ -n "$new_version" ] ||
     die "no installed pgfeed library in $new_root/usr/lib/$pg/lib: run make install"
-[ -f "$new_share/extension/pgfeed--$old_version--$new_version.sql" ] ||
-    die "the installed pgfeed $new_version has no upgrade script from $old_version"
-cmp -s "$repo/extension/pgfeed--$old_version--$new_version.sql" \
-    "$new_share/extension/pgfeed--$old_version--$new_version.sql" ||
-    echo "NOTE: the installed pgfeed--$old_version--$new_version.sql differs from this tree's (make install to test the tree's)"
+# ALTER EXTENSION follows the chain of scripts from the old version; each must be this tree's.
+for script in "$repo"/extension/pgfeed--*--*.sql; do
+    cmp -s "$script" "$new_share/extension/${script##*/}" ||
+        die "the installed ${script##*/} is missing or differs from this tree's: run make install"
+done
 
 # --- 3. A database made by 0.3.0 ----------------------------------------------------------------
 pgdir=$tmp/pg
