@@ -41,13 +41,14 @@ test('npm pack gives a tarball that installs into a scratch project and imports'
     await npm(['install', '--offline', path.join(dir, packed.filename)], app);
     fs.writeFileSync(path.join(app, 'main.mjs'), `
         import { createFeedClient, createFeedApi, backoffDelay, retryAfterMs, DEFAULT_FEED } from 'pgfeed';
+        import { mintToken } from 'pgfeed/token';
         const seen = [];
         const client = createFeedClient({ token: 't', storage: null, fetch: async (url) => { seen.push(url); throw new Error('offline'); } });
         client.close();
         const api = createFeedApi({ token: 't', fetch: async () => new Response('{"topics":[]}') });
         console.log(JSON.stringify({ seen, state: client.state.value, follows: await api.follows(), DEFAULT_FEED,
-            types: [typeof backoffDelay, typeof retryAfterMs] }));
+            types: [typeof backoffDelay, typeof retryAfterMs], token: mintToken({ secret: 's', sub: 'u' }).split('.').length }));
     `);
     const out = JSON.parse((await run('node', ['main.mjs'], { cwd: app })).stdout);
-    assert.deepEqual(out, { seen: [], state: 'closed', follows: { topics: [] }, DEFAULT_FEED: 'following', types: ['function', 'function'] });
+    assert.deepEqual(out, { seen: [], state: 'closed', follows: { topics: [] }, DEFAULT_FEED: 'following', types: ['function', 'function'], token: 3 });
 });

@@ -3,6 +3,7 @@ import {
     createFeedApi, createFeedClient,
     type FeedClient, type FeedEvent, type FeedItem, type FeedState,
 } from 'pgfeed';
+import { mintToken } from 'pgfeed/token';
 
 declare function refreshToken(): Promise<string>;
 declare function prependItem(activityId: number, payload: Record<string, unknown> | null): void;
@@ -45,3 +46,7 @@ async function firstPages(): Promise<FeedItem[]> {
     return items;
 }
 void firstPages();
+
+// the backend's side
+const minted: string = mintToken({ secret: 's', sub: 'user-42', topics: ['mp_id:*'], audience: ['feeds'], expiresIn: 600 });
+console.log(minted);
