@@ -215,13 +215,14 @@ export function createFeedClient({
         if (streamTimer !== null) clearTimeout(streamTimer);
         streamTimer = setTimeout(async () => {
             streamTimer = null;
+            const run = authRun; // a refusal while /readyz is asked stops this try
             // While polling, try the stream only when the gateway says push is back.
             if (polling && (await readyMode()) === 'poll') {
-                if (!closed && polling && streamTimer === null && source === null)
+                if (!closed && run === authRun && polling && streamTimer === null && source === null)
                     scheduleStream(Math.max(pollIntervalMs, backoffDelay(Math.max(0, failures - 1), delays, random)));
                 return;
             }
-            if (!closed && source === null && streamTimer === null) openStream();
+            if (!closed && run === authRun && source === null && streamTimer === null) openStream();
         }, wait);
     }
 

@@ -9,7 +9,6 @@ const MAX_USER_BYTES = 256;
 const MAX_TOPIC_BYTES = 256;
 const MAX_TOPICS = 256;
 
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 function invalid(message) {
