@@ -36,7 +36,7 @@ test: deps
 	$(MAKE) notifier
 	test/unit/run.sh
 	ctest --test-dir build/notifier --output-on-failure
-	cd clients/js && node --test
+	test/run-client-tests.sh
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-15} notifier/test/fuzz.sh
 	test/run-sql-tests.sh
 	test/run-notifier-tests.sh

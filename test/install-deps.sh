@@ -16,7 +16,8 @@ if ((${#missing[@]})); then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The SSE gateway's EventSource tests (test/notifier/js) and the demo page's browser test (test/e2e):
+# The SSE gateway's EventSource tests (test/notifier/js), the demo page's browser test (test/e2e)
+# and the browser client's tests (clients/js):
 # node and npm (Debian's when the machine has none), then the packages each package-lock.json pins,
 # again only when the lock changed.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
@@ -24,7 +25,7 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
 # test/e2e drives the chromium above with playwright-core, which downloads no browser.
-for js in "$(dirname "$0")/notifier/js" "$(dirname "$0")/e2e"; do
+for js in "$(dirname "$0")/notifier/js" "$(dirname "$0")/e2e" "$(dirname "$0")/../clients/js"; do
     if [ ! "$js/node_modules/.package-lock.json" -nt "$js/package-lock.json" ]; then
         (cd "$js" && npm ci --no-audit --no-fund --loglevel=error)
     fi

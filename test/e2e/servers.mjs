@@ -5,13 +5,14 @@
 // stopped by finish(), and also when the test process exits early (a failed hook, a signal). The
 // directory is removed after a passing run and kept, its path printed, after a failing one.
 import { spawn, spawnSync, execFile } from 'node:child_process';
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { mintToken as mintPgfeedToken } from '../../clients/js/token/index.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const NOTIFIER = process.env.PGFEED_NOTIFIER || path.join(ROOT, 'build', 'notifier', 'pgfeed-notifier');
@@ -41,16 +42,9 @@ function freePort() {
   });
 }
 
-function b64url(data) {
-  return Buffer.from(data).toString('base64url');
-}
-
-// An HS256 JWT as demo/token.py mints it: sub, exp, topics.
-export function mintToken(secret, sub, topics = ['*'], expiresIn = 3600) {
-  const head = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
-  const claims = b64url(JSON.stringify({ sub, exp: Math.floor(Date.now() / 1000) + expiresIn, topics }));
-  const signature = createHmac('sha256', secret).update(`${head}.${claims}`).digest('base64url');
-  return `${head}.${claims}.${signature}`;
+// Tokens as an app's backend mints them, with the package's own minter (clients/js/token).
+export function mintToken(secret, sub, topics = ['*'], expiresIn = 3600, now = undefined) {
+  return mintPgfeedToken({ secret, sub, topics, expiresIn, now });
 }
 
 function tail(file, lines = 30) {

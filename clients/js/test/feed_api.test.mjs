@@ -26,7 +26,7 @@ test('reads are GETs with the token and only the parameters given', async () => 
     await api.follows();
     assert.deepEqual(calls.map((c) => c.url), [
         'https://feed.example/v1/feed?feed=following&limit=50&before=1234&unread_only=true',
-        'https://feed.example/v1/feed?feed=all',
+        'https://feed.example/v1/feed?feed=following',  // the default: every token may use it
         'https://feed.example/v1/unread_count?feed=mp_id%3A7&after=99',
         'https://feed.example/v1/follows',
     ]);
@@ -43,14 +43,14 @@ test('writes are JSON POSTs with exactly the documented keys', async () => {
     assert.deepEqual(await api.markRead([1, 2]), { changed: 1 });
     await api.markUnread([3]);
     await api.markAllRead();
-    await api.markAllRead({ feed: 'following', upTo: 77 });
+    await api.markAllRead({ feed: 'all', upTo: 77 });
     await api.follow('mp_id:7');
     await api.unfollow('mp_id:7');
     assert.deepEqual(calls.map((c) => [c.url, c.init.method, c.init.headers['Content-Type'], JSON.parse(c.init.body)]), [
         ['/v1/read', 'POST', 'application/json', { ids: [1, 2] }],
         ['/v1/unread', 'POST', 'application/json', { ids: [3] }],
-        ['/v1/read_all', 'POST', 'application/json', { feed: 'all' }],
-        ['/v1/read_all', 'POST', 'application/json', { feed: 'following', up_to: 77 }],
+        ['/v1/read_all', 'POST', 'application/json', { feed: 'following' }],
+        ['/v1/read_all', 'POST', 'application/json', { feed: 'all', up_to: 77 }],
         ['/v1/follow', 'POST', 'application/json', { topic: 'mp_id:7' }],
         ['/v1/unfollow', 'POST', 'application/json', { topic: 'mp_id:7' }],
     ]);
