@@ -121,10 +121,12 @@ class Nginx:
 
 
 def curl_stream(port, token, cert, out_path):
-    """curl -N through TLS, its body going to out_path until it is stopped."""
-    return subprocess.Popen(['curl', '-sS', '-N', '--cacert', cert, '--resolve', 'localhost:%d:127.0.0.1' % port,
-                             '-H', 'Authorization: Bearer ' + token, '-o', out_path,
-                             'https://localhost:%d/v1/stream' % port], stderr=subprocess.PIPE)
+    """curl -N through TLS, its body going to out_path and its complaints to out_path.err until it
+    is stopped."""
+    with open(out_path + '.err', 'w') as err:
+        return subprocess.Popen(['curl', '-sS', '-N', '--cacert', cert, '--resolve',
+                                 'localhost:%d:127.0.0.1' % port, '-H', 'Authorization: Bearer ' + token,
+                                 '-o', out_path, 'https://localhost:%d/v1/stream' % port], stderr=err)
 
 
 def scenario_streams_through_nginx(_seed):
@@ -138,16 +140,16 @@ def scenario_streams_through_nginx(_seed):
         out = os.path.join(nginx.dir, 'curl.out')
         curl = curl_stream(nginx.port, token, nginx.cert, out)
 
-        def body():
-            with open(out, 'rb') if os.path.exists(out) else open(os.devnull, 'rb') as f:
+        def body(path=out):
+            with open(path, 'rb') if os.path.exists(path) else open(os.devnull, 'rb') as f:
                 return f.read().decode('utf-8', 'replace')
         wait_until(lambda: 'event: connected' in body() or curl.poll() is not None, 'curl: event: connected', 15,
                    0.02)
-        expect(curl.poll() is None, 'curl ended: %s %s' % (curl.stderr.read(), body()))
+        expect(curl.poll() is None, 'curl ended: %s %s' % (body(out + '.err'), body()))
         ids = setup.insert(2)
         wait_until(lambda: all('"activity_id" : %d' % i in body() for i in ids) or curl.poll() is not None,
                    'curl: the activities inserted after it connected, live', 15, 0.02)
-        expect(curl.poll() is None, 'curl ended: %s' % curl.stderr.read())
+        expect(curl.poll() is None, 'curl ended: %s' % body(out + '.err'))
         first, _ = setup.wait_entry(ids[0])
         second, _ = setup.wait_entry(ids[1])
         resumed = nginx.stream(token, '127.0.0.2', last_event_id=first, name='resumed')
