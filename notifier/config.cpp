@@ -1,6 +1,7 @@
 #include "config.hpp"
 
 #include "cors.hpp"
+#include "trusted_proxies.hpp"
 
 // inih: a small, maintained ini parser packaged by Debian (libinih-dev) that reports the line of
 // each error; pgbouncer-style ini files need nothing more.
@@ -92,6 +93,16 @@ std::string expect_cors_origins(const std::string &value) {
         return "";
     } catch (const std::invalid_argument &error) {
         return std::string("expected comma-separated origins such as https://app.example.com: ") + error.what();
+    }
+}
+
+std::string expect_trusted_proxies(const std::string &value) {
+    try {
+        TrustedProxies::parse(value);
+        return "";
+    } catch (const std::invalid_argument &error) {
+        return std::string("expected comma-separated addresses and networks such as 127.0.0.1, 10.0.0.0/8, ::1: ") +
+               error.what();
     }
 }
 
@@ -190,6 +201,11 @@ template <typename AnyConfig, typename Visit> void for_each_key(AnyConfig &&conf
     visit(KeySpec{"http", "static_dir", "directory of files served at / and /<name> (the demo page); empty: none", 0, 0,
                   expect_directory_or_empty},
           config.http.static_dir);
+    visit(KeySpec{"http", "trusted_proxies",
+                  "comma-separated addresses and networks of reverse proxies whose X-Forwarded-For names the client; "
+                  "empty: none",
+                  0, 0, expect_trusted_proxies},
+          config.http.trusted_proxies);
     visit(KeySpec{"api", "sessions", "PostgreSQL sessions of each worker for the feed API", 1, 64},
           config.api.sessions);
     visit(KeySpec{"api", "statement_timeout_ms", "a feed API query running longer fails (503)", 1, 600000},
@@ -210,6 +226,12 @@ template <typename AnyConfig, typename Visit> void for_each_key(AnyConfig &&conf
     visit(KeySpec{"limits", "connections_per_address",
                   "open connections of one client address (IPv6: its /64) on one worker (then 429)", 1, 1000000},
           config.limits.connections_per_address);
+    visit(KeySpec{"limits", "replays_per_minute",
+                  "streams with a Last-Event-ID (replays) one user may start per minute, per worker (then 429)", 0,
+                  1000000000},
+          config.limits.replays_per_minute);
+    visit(KeySpec{"limits", "replays_burst", "replays one user may start at once, per worker", 1, 1000000},
+          config.limits.replays_burst);
     visit(KeySpec{"limits", "api_calls_per_user", "feed API calls of one user in flight at once, per worker (then 429)",
                   1, 100000},
           config.limits.api_calls_per_user);

@@ -100,6 +100,10 @@ struct HttpConfig {
     // A directory whose files are served at GET / (index.html) and /<name> (the demo page);
     // empty: none.
     std::string static_dir;
+    // Comma-separated addresses and networks of reverse proxies ("127.0.0.1, 10.0.0.0/8, ::1"):
+    // a request from one of them is counted under the client its X-Forwarded-For names
+    // (trusted_proxies.hpp); empty: X-Forwarded-For is ignored.
+    std::string trusted_proxies;
 };
 
 // The HTTP feed API (/v1/feed, /v1/read, ...): each worker's PostgreSQL sessions for it.
@@ -118,6 +122,11 @@ struct LimitsConfig {
     // Open connections of one client address (an IPv6 /64) on one worker, streams and requests
     // alike; beyond, a new one is answered 429 and closed. 1..1000000.
     int connections_per_address = 256;
+    // Streams of one user that start with a Last-Event-ID (a replay reads the Redis stream from
+    // there, up to bridge.maxlen entries), per worker: a token bucket of replays_burst refilled at
+    // replays_per_minute; beyond, 429 with Retry-After. Rate > 0, burst 1..1000000.
+    double replays_per_minute = 12;
+    int replays_burst = 20;
     // The feed API, per worker: calls of one user in flight at once, then 429 (1..100000); bytes of
     // replies not yet read by one user's clients, then 429, and by everybody's, then 503
     // (65536..2^40).

@@ -8,7 +8,6 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -46,21 +45,8 @@ std::unordered_map<evconnlistener *, ConnectionGuard *> &guards() {
 } // namespace
 
 std::string address_key(const sockaddr *address) {
-    char text[INET6_ADDRSTRLEN] = "";
-    if (address->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in *>(address)->sin_addr, text, sizeof text);
-        return text;
-    }
-    if (address->sa_family != AF_INET6)
-        return "";
-    in6_addr ip = reinterpret_cast<const sockaddr_in6 *>(address)->sin6_addr;
-    if (IN6_IS_ADDR_V4MAPPED(&ip)) {
-        inet_ntop(AF_INET, ip.s6_addr + 12, text, sizeof text);
-        return text;
-    }
-    std::memset(ip.s6_addr + 8, 0, 8);
-    inet_ntop(AF_INET6, &ip, text, sizeof text);
-    return std::string(text) + "/64";
+    auto ip = ip_address_of(address);
+    return ip ? address_key(*ip) : "";
 }
 
 ConnectionGuard::ConnectionGuard(event_base *base, WorkerMetrics metrics, ConnectionLimits limits)
@@ -134,26 +120,33 @@ void ConnectionGuard::sort_accepted() {
         socklen_t length = sizeof peer;
         if (getpeername(fd, reinterpret_cast<sockaddr *>(&peer), &length) != 0)
             continue; // already gone: evhttp will notice
-        std::string address = address_key(reinterpret_cast<sockaddr *>(&peer));
-        int &held = per_address_[address];
-        if (held >= limits_.per_address) {
-            refuse(socket, found->second, 429, "Too Many Requests", "too many connections from this address",
-                   Counter::rejected_address_limit);
+        const auto ip = ip_address_of(reinterpret_cast<sockaddr *>(&peer));
+        if (ip && limits_.trusted.trusts(*ip)) {
+            found->second.proxied = true; // its requests name their clients
             continue;
         }
-        ++held;
-        found->second.address = std::move(address);
+        if (!count(found->second, ip ? address_key(*ip) : ""))
+            refuse(socket, found->second, 429, "Too Many Requests", "too many connections from this address",
+                   Counter::rejected_address_limit);
     }
     unsorted_.clear();
 }
 
-void ConnectionGuard::request_arrived(bufferevent *socket) {
-    if (auto found = connections_.find(socket); found != connections_.end())
-        found->second.deadline = Clock::time_point::max();
+bool ConnectionGuard::request_arrived(bufferevent *socket, const std::string &client) {
+    auto found = connections_.find(socket);
+    if (found == connections_.end())
+        return true;
+    found->second.deadline = Clock::time_point::max();
+    if (!found->second.proxied)
+        return true;
+    release(found->second); // a reply evhttp never completed
+    return count(found->second, client);
 }
 
 void ConnectionGuard::reply_sent(bufferevent *socket) {
     if (auto found = connections_.find(socket); found != connections_.end()) {
+        if (found->second.proxied)
+            release(found->second); // the proxy's next request may come from anybody
         found->second.deadline = Clock::now() + limits_.request_timeout;
         found->second.begun = evbuffer_get_length(bufferevent_get_input(socket)) > 0; // pipelined
     }
@@ -209,6 +202,15 @@ void ConnectionGuard::hang_up(bufferevent *socket, Connection &connection) {
     shutdown(bufferevent_getfd(socket), SHUT_RDWR);
     connection.deadline = Clock::time_point::max();
     release(connection);
+}
+
+bool ConnectionGuard::count(Connection &connection, std::string address) {
+    int &held = per_address_[address];
+    if (held >= limits_.per_address)
+        return false;
+    ++held;
+    connection.address = std::move(address);
+    return true;
 }
 
 void ConnectionGuard::release(Connection &connection) {

@@ -5,6 +5,8 @@
 //     then it gets 408 and is closed; a connection that sent nothing of it is closed quietly (an
 //     idle keep-alive connection, which clients expect to see closed);
 //   - one client address holds at most `per_address` connections, streams included (then 429);
+//     a trusted proxy's connections are counted under the client each request names
+//     (trusted_proxies.hpp), for as long as that request is answered;
 //   - connections never take the worker's last files: near RLIMIT_NOFILE the listener pauses
 //     (evconnlistener_disable) instead of accepting into a full table, which libevent would retry
 //     at once and forever, and resumes when a connection closes or after a short timer;
@@ -19,6 +21,7 @@
 
 #include "event_ptr.hpp"
 #include "metrics.hpp"
+#include "trusted_proxies.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -38,11 +41,11 @@ namespace pgfeed::notifier {
 struct ConnectionLimits {
     int per_address = 256;                            // [limits] connections_per_address
     std::chrono::milliseconds request_timeout{10000}; // [http] header_timeout_ms
+    TrustedProxies trusted;                           // [http] trusted_proxies
 };
 
-// The key a client's connections are counted under: an IPv4 address as text, an IPv6 address as
-// its /64 ("2001:db8:1:2::/64", one host usually owns the whole /64), an IPv4-mapped IPv6 address
-// as the IPv4 address; "" for anything else.
+// address_key() of an AF_INET or AF_INET6 address (an IPv4-mapped IPv6 address counts as the
+// IPv4 address); "" for anything else.
 std::string address_key(const sockaddr *address);
 
 class ConnectionGuard {
@@ -67,8 +70,10 @@ class ConnectionGuard {
     // evhttp's bevcb: the bufferevent of a connection just accepted, tracked from now on.
     bufferevent *accepted();
     // The request on `socket` has arrived whole: no deadline while it is answered (a stream's
-    // connection never has one again).
-    void request_arrived(bufferevent *socket);
+    // connection never has one again). On a trusted proxy's connection it counts under `client`
+    // (an address_key) until its reply is sent; false, counting nothing, when that client holds
+    // per_address already: the caller answers 429 and closes.
+    bool request_arrived(bufferevent *socket, const std::string &client);
     // Its reply is sent: a keep-alive connection now waits for its next request, under a deadline.
     void reply_sent(bufferevent *socket);
 
@@ -79,14 +84,16 @@ class ConnectionGuard {
     using Clock = std::chrono::steady_clock;
     struct Connection {
         Clock::time_point deadline;
-        std::string address; // counted under this once sorted; "" until then or when refused
-        bool begun = false;  // bytes of the awaited request arrived: past the deadline, it gets 408
+        std::string address;  // counted under this once sorted; "" until then or when refused
+        bool begun = false;   // bytes of the awaited request arrived: past the deadline, it gets 408
+        bool proxied = false; // from a trusted proxy: counted per request, under the client it names
     };
 
     void sort_accepted();
     void sweep();
     void refuse(bufferevent *socket, Connection &connection, int status, const char *reason, const char *message,
                 Counter counted);
+    bool count(Connection &connection, std::string address);
     void release(Connection &connection);
     void hang_up(bufferevent *socket, Connection &connection);
     void pause(const char *why, int error);

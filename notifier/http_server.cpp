@@ -15,6 +15,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 
 #include <chrono>
 #include <ctime>
@@ -38,17 +39,30 @@ std::optional<std::string_view> header(evhttp_request *request, const char *name
     return value ? std::optional<std::string_view>(value) : std::nullopt;
 }
 
-// The token bucket's key: the peer's address (evhttp gives it as text).
-std::string peer_address(evhttp_request *request) {
-    char *address = nullptr;
-    ev_uint16_t port = 0;
-    evhttp_connection_get_peer(evhttp_request_get_connection(request), &address, &port);
-    return address ? address : "";
+// What the per-address limits count the request under (address_key): its peer's address, or the
+// client a trusted proxy names in X-Forwarded-For (every such header, in order, as one list).
+std::string client_key(evhttp_request *request, const TrustedProxies &trusted) {
+    const sockaddr *peer = evhttp_connection_get_addr(evhttp_request_get_connection(request));
+    const auto ip = peer ? ip_address_of(peer) : std::nullopt;
+    if (!ip)
+        return "";
+    std::string forwarded_for;
+    if (trusted.trusts(*ip)) {
+        const evkeyvalq *headers = evhttp_request_get_input_headers(request);
+        for (const evkeyval *field = headers->tqh_first; field; field = field->next.tqe_next) {
+            if (evutil_ascii_strcasecmp(field->key, "X-Forwarded-For") != 0)
+                continue;
+            if (!forwarded_for.empty())
+                forwarded_for += ',';
+            forwarded_for += field->value;
+        }
+    }
+    return address_key(trusted.client_of(*ip, forwarded_for));
 }
 
-ConnectionLimits connection_limits(const Config &config) {
+ConnectionLimits connection_limits(const Config &config, TrustedProxies trusted) {
     return ConnectionLimits{config.limits.connections_per_address,
-                            std::chrono::milliseconds(config.http.header_timeout_ms)};
+                            std::chrono::milliseconds(config.http.header_timeout_ms), std::move(trusted)};
 }
 
 } // namespace
@@ -70,7 +84,7 @@ HttpServer::HttpServer(event_base *base, const Config &config, int listen_fd, in
       static_files_(config.http.static_dir),
       new_connections_(config.limits.new_connections_per_second, config.limits.new_connections_burst,
                        kMaxRateLimitedAddresses),
-      connections_(base, metrics, connection_limits(config)) {
+      connections_(base, metrics, connection_limits(config, TrustedProxies::parse(config.http.trusted_proxies))) {
     if (!http_)
         throw std::runtime_error("cannot create the HTTP server");
     socket_ = evhttp_accept_socket_with_handle(http_, listen_fd);
@@ -106,6 +120,7 @@ void HttpServer::on_reply_sent(evhttp_request *request, void *self) {
 
 void HttpServer::reconfigure(const Config &config) {
     std::vector<std::string> origins = parse_cors_origins(config.http.cors_origins);
+    TrustedProxies trusted = TrustedProxies::parse(config.http.trusted_proxies);
     StaticFiles static_files(config.http.static_dir);
     new_connections_.reconfigure(config.limits.new_connections_per_second, config.limits.new_connections_burst);
     cors_origins_ = std::move(origins);
@@ -114,7 +129,8 @@ void HttpServer::reconfigure(const Config &config) {
     leeway_seconds_ = config.auth.leeway_seconds;
     retry_after_seconds_ = std::max(1, config.http.retry_ms / 1000);
     evhttp_set_max_headers_size(http_, config.http.max_header_bytes);
-    connections_.reconfigure(connection_limits(config));
+    connections_.reconfigure(connection_limits(config, trusted));
+    trusted_proxies_ = std::move(trusted);
     feed_api_->reconfigure(config);
     // evhttp's read timeout: the longest silence while a request is read, which also ends idle
     // keep-alive connections. A stream turns it off once it starts (stream_hub.cpp).
@@ -133,13 +149,21 @@ void HttpServer::stop_accepting() {
 void HttpServer::on_request(evhttp_request *request, void *self) { static_cast<HttpServer *>(self)->route(request); }
 
 void HttpServer::route(evhttp_request *request) {
-    connections_.request_arrived(evhttp_connection_get_bufferevent(evhttp_request_get_connection(request)));
     evhttp_request_set_on_complete_cb(request, on_reply_sent, this);
+    const std::string client = client_key(request, trusted_proxies_);
+    add_cors_headers(request);
+    if (!connections_.request_arrived(evhttp_connection_get_bufferevent(evhttp_request_get_connection(request)),
+                                      client)) {
+        metrics_.add(Counter::rejected_address_limit);
+        evkeyvalq *headers = evhttp_request_get_output_headers(request);
+        evhttp_add_header(headers, "Retry-After", "1");
+        evhttp_add_header(headers, "Connection", "close");
+        return refuse(request, 429, "Too Many Requests", "too many connections from this address");
+    }
     const evhttp_uri *uri = evhttp_request_get_evhttp_uri(request);
     const char *raw_path = uri ? evhttp_uri_get_path(uri) : nullptr;
     const std::string_view path = raw_path ? raw_path : "";
     const auto method = evhttp_request_get_command(request);
-    add_cors_headers(request);
 
     const std::optional<FeedCall> feed_call = feed_call_at(path);
     Counter counted = Counter::http_other;
@@ -189,9 +213,9 @@ void HttpServer::route(evhttp_request *request) {
                       writes ? "only POST is served here" : "only GET is served here");
     }
     if (counted == Counter::http_stream)
-        return serve_stream(request);
+        return serve_stream(request, client);
     if (feed_call)
-        return serve_feed_call(request, *feed_call);
+        return serve_feed_call(request, *feed_call, client);
     if (counted == Counter::http_static)
         return static_files_.serve(request, path);
     if (counted == Counter::http_metrics)
@@ -203,7 +227,8 @@ void HttpServer::route(evhttp_request *request) {
 }
 
 // The token's grant, or nullopt after answering 401.
-std::optional<Grant> HttpServer::authenticate(evhttp_request *request, const std::optional<std::string> &access_token) {
+std::optional<Grant> HttpServer::authenticate(evhttp_request *request, const std::optional<std::string> &access_token,
+                                              const std::string &client) {
     auto token = token_from_request(header(request, "Authorization"), header(request, "Cookie"),
                                     access_token ? std::optional<std::string_view>(*access_token) : std::nullopt);
     const auto now = static_cast<int64_t>(std::time(nullptr));
@@ -211,7 +236,7 @@ std::optional<Grant> HttpServer::authenticate(evhttp_request *request, const std
                           : std::variant<Grant, AuthFailure>(AuthFailure::missing);
     if (auto *failure = std::get_if<AuthFailure>(&verified)) {
         metrics_.add(Counter::rejected_unauthorized);
-        log_info("http", "token refused", {{"reason", auth_failure_name(*failure)}});
+        log_info("http", "token refused", {{"reason", auth_failure_name(*failure)}, {"client", client}});
         evhttp_add_header(evhttp_request_get_output_headers(request), "WWW-Authenticate", "Bearer");
         refuse(request, 401, "Unauthorized",
                *failure == AuthFailure::missing ? "a token is required" : "the token is not valid");
@@ -220,8 +245,8 @@ std::optional<Grant> HttpServer::authenticate(evhttp_request *request, const std
     return std::get<Grant>(std::move(verified));
 }
 
-void HttpServer::serve_stream(evhttp_request *request) {
-    auto retry_in = new_connections_.take(peer_address(request), TokenBuckets::Clock::now());
+void HttpServer::serve_stream(evhttp_request *request, const std::string &client) {
+    auto retry_in = new_connections_.take(client, TokenBuckets::Clock::now());
     if (retry_in) {
         metrics_.add(Counter::rejected_rate_limited);
         evhttp_add_header(evhttp_request_get_output_headers(request), "Retry-After",
@@ -237,7 +262,7 @@ void HttpServer::serve_stream(evhttp_request *request) {
     }
     StreamRequest &asked = std::get<StreamRequest>(parsed);
 
-    std::optional<Grant> grant = authenticate(request, asked.access_token);
+    std::optional<Grant> grant = authenticate(request, asked.access_token, client);
     if (!grant)
         return;
     auto topics = narrow_topics(*grant, asked.topics);
@@ -257,7 +282,7 @@ void HttpServer::serve_stream(evhttp_request *request) {
 
 // A body that is not declared JSON is refused: besides catching mistakes, this keeps a cookie
 // from authorizing a cross-site form post, since browsers preflight a JSON POST (CORS).
-void HttpServer::serve_feed_call(evhttp_request *request, FeedCall call) {
+void HttpServer::serve_feed_call(evhttp_request *request, FeedCall call, const std::string &client) {
     if (feed_call_writes(call)) {
         auto type = header(request, "Content-Type");
         const std::string_view media = type ? trim_blanks(type->substr(0, type->find(';'))) : std::string_view();
@@ -278,7 +303,7 @@ void HttpServer::serve_feed_call(evhttp_request *request, FeedCall call) {
         return refuse(request, 400, "Bad Request", error->c_str());
     }
     const FeedRequest &asked = std::get<FeedRequest>(parsed);
-    std::optional<Grant> grant = authenticate(request, asked.access_token);
+    std::optional<Grant> grant = authenticate(request, asked.access_token, client);
     if (!grant)
         return;
     const bool feed_named = call == FeedCall::page || call == FeedCall::unread_count || call == FeedCall::read_all;

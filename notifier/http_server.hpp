@@ -18,6 +18,7 @@
 #include "metrics.hpp"
 #include "rate_limit.hpp"
 #include "static_files.hpp"
+#include "trusted_proxies.hpp"
 
 #include <memory>
 #include <optional>
@@ -61,9 +62,10 @@ class HttpServer {
     static void on_request(evhttp_request *request, void *self);
     static void on_reply_sent(evhttp_request *request, void *self);
     void route(evhttp_request *request);
-    std::optional<Grant> authenticate(evhttp_request *request, const std::optional<std::string> &access_token);
-    void serve_stream(evhttp_request *request);
-    void serve_feed_call(evhttp_request *request, FeedCall call);
+    std::optional<Grant> authenticate(evhttp_request *request, const std::optional<std::string> &access_token,
+                                      const std::string &client);
+    void serve_stream(evhttp_request *request, const std::string &client);
+    void serve_feed_call(evhttp_request *request, FeedCall call, const std::string &client);
     void add_cors_headers(evhttp_request *request);
     void answer_preflight(evhttp_request *request, const char *allowed_methods);
 
@@ -81,6 +83,7 @@ class HttpServer {
     std::vector<std::string> cors_origins_;
     TokenBuckets new_connections_;
     int retry_after_seconds_;
+    TrustedProxies trusted_proxies_; // whose X-Forwarded-For names the client
     // Request deadlines, connections per address, the file limit (connection_guard.hpp).
     ConnectionGuard connections_;
 };

@@ -178,6 +178,7 @@ constexpr CounterSeries kCounterSeries[] = {
     {"pgfeed_requests_rejected_total", "status=\"429\",reason=\"address_limit\""},
     {"pgfeed_requests_rejected_total", "status=\"429\",reason=\"api_user_calls\""},
     {"pgfeed_requests_rejected_total", "status=\"429\",reason=\"api_user_unsent\""},
+    {"pgfeed_requests_rejected_total", "status=\"429\",reason=\"replay_limit\""},
     {"pgfeed_requests_rejected_total", "status=\"503\",reason=\"total_limit\""},
     {"pgfeed_requests_rejected_total", "status=\"503\",reason=\"file_limit\""},
     {"pgfeed_requests_rejected_total", "status=\"503\",reason=\"unavailable\""},
@@ -198,6 +199,7 @@ constexpr CounterSeries kCounterSeries[] = {
     {"pgfeed_events_sent_total", "kind=\"read\""},
     {"pgfeed_events_sent_total", "kind=\"connected\""},
     {"pgfeed_events_sent_total", "kind=\"reset\""},
+    {"pgfeed_replays_total", ""},
     {"pgfeed_events_replayed_total", ""},
 };
 static_assert(std::size(kCounterSeries) == kCounters, "one entry per Counter, in the enum's order");
@@ -239,6 +241,7 @@ constexpr Family kFamilies[] = {
      Kind::counter,
      "Event frames queued to connections, by kind: activity, read, connected, reset.",
      {}},
+    {"pgfeed_replays_total", Kind::counter, "SSE streams that began a replay after their Last-Event-ID.", {}},
     {"pgfeed_events_replayed_total", Kind::counter, "Missed events queued to connections by replay.", {}},
     {"pgfeed_delivery_latency_seconds",
      Kind::histogram,

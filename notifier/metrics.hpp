@@ -43,6 +43,7 @@ enum class Counter {
     rejected_address_limit,      // 429, connections_per_address (closed at once)
     rejected_api_user_calls,     // 429, api_calls_per_user (feed API)
     rejected_api_user_unsent,    // 429, api_unsent_bytes_per_user (feed API)
+    rejected_replay_limit,       // 429, replays_per_minute (a stream with Last-Event-ID)
     rejected_total_limit,        // 503, max_connections
     rejected_file_limit,         // 503, a connection near the worker's file limit (closed at once)
     rejected_unavailable,        // 503, Redis not reachable
@@ -65,6 +66,7 @@ enum class Counter {
     sent_read,
     sent_connected,
     sent_reset,
+    replays,         // pgfeed_replays_total: streams that began a replay (Last-Event-ID)
     events_replayed, // pgfeed_events_replayed_total
 };
 constexpr std::size_t kCounters = static_cast<std::size_t>(Counter::events_replayed) + 1;

@@ -34,6 +34,11 @@ struct Frame {
 
 namespace {
 
+// Users whose replay budget is spent, kept per worker; beyond, the oldest is forgotten (rate_limit.hpp).
+constexpr std::size_t kMaxReplayingUsers = 100000;
+
+double per_second(double per_minute) { return per_minute / 60; }
+
 FramePtr make_frame(std::string_view event) {
     char head[24];
     int head_length = std::snprintf(head, sizeof head, "%zx\r\n", event.size());
@@ -151,6 +156,7 @@ StreamHub::StreamHub(event_base *base, const Config &config, WorkerMetrics metri
       reader_(base, redis_link_options(config), config.bridge.stream, std::chrono::milliseconds(5000), 1000,
               StreamReaderCallbacks{[this](const std::vector<StreamEntry> &entries) { on_entries(entries); },
                                     [this] { on_gap(); }}),
+      replay_budget_(per_second(config.limits.replays_per_minute), config.limits.replays_burst, kMaxReplayingUsers),
       replay_link_(base, redis_link_options(config),
                    RedisLinkCallbacks{[this] { event_del(redis_lost_timer_.get()); },
                                       [this] {
@@ -160,7 +166,7 @@ StreamHub::StreamHub(event_base *base, const Config &config, WorkerMetrics metri
     heartbeat_frame_ = make_frame(sse_comment(""));
     redis_lost_timer_.reset(evtimer_new(
         base_, [](evutil_socket_t, short, void *hub) { static_cast<StreamHub *>(hub)->on_redis_lost(); }, this));
-    reconfigure(http_);
+    reconfigure(config);
 }
 
 StreamHub::~StreamHub() {
@@ -171,8 +177,9 @@ StreamHub::~StreamHub() {
         }
 }
 
-void StreamHub::reconfigure(const HttpConfig &http) {
-    http_ = http;
+void StreamHub::reconfigure(const Config &config) {
+    replay_budget_.reconfigure(per_second(config.limits.replays_per_minute), config.limits.replays_burst);
+    http_ = config.http;
     retry_frame_ = make_frame(sse_retry(http_.retry_ms));
     drain_frame_ = make_frame(sse_retry(http_.drain_retry_ms));
     heartbeat_timer_.reset(event_new(
@@ -223,11 +230,23 @@ void StreamHub::answer_admission(std::uint64_t id, Admission admission) {
             admission_.release(s.user);
         return forget(id);
     }
-    if (s.admitted && ready())
+    // Judged after admission, so a stream refused for other reasons spends no replay token.
+    std::optional<std::chrono::seconds> replay_in;
+    if (s.admitted && ready() && s.resume_after)
+        replay_in = replay_budget_.take(s.user, TokenBuckets::Clock::now());
+    if (s.admitted && ready() && !replay_in)
         return start_stream(s);
     if (s.admitted)
         admission_.release(s.user);
     evhttp_connection_set_closecb(s.connection, nullptr, nullptr);
+    if (replay_in) {
+        metrics_.add(Counter::rejected_replay_limit);
+        log_info("stream", "replay refused", {{"user", s.user}, {"retry_after", replay_in->count()}});
+        evhttp_add_header(evhttp_request_get_output_headers(s.request), "Retry-After",
+                          std::to_string(replay_in->count()).c_str());
+        refuse_(s.request, 429, "Too Many Requests", "too many replays for this user; retry later");
+        return forget(id);
+    }
     switch (admission) {
     case Admission::user_limit:
         metrics_.add(Counter::rejected_user_limit);
@@ -281,6 +300,7 @@ void StreamHub::start_stream(Stream &s) {
     if (!resumed)
         return go_live(s);
     s.state = Stream::State::replaying;
+    metrics_.add(Counter::replays);
     metrics_.add(Gauge::replaying, 1);
     replay_page(s.id);
 }

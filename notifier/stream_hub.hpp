@@ -13,6 +13,7 @@
 #include "event_ptr.hpp"
 #include "fanout_index.hpp"
 #include "metrics.hpp"
+#include "rate_limit.hpp"
 #include "redis_link.hpp"
 #include "stream_id.hpp"
 #include "stream_reader.hpp"
@@ -52,7 +53,8 @@ class StreamHub {
     bool ready() const;
     // Takes over GET /v1/stream of a verified `user`, following `topics`, after `last_event_id` if
     // given. The request's output headers (CORS) are already set. The hub asks the supervisor for
-    // admission (per-user and total limits), then starts the event stream, or answers 429/503.
+    // admission (per-user and total limits) and, for a replay, spends one of the user's replay
+    // tokens, then starts the event stream, or answers 429/503.
     void open(evhttp_request *request, std::string user, std::vector<std::string> topics,
               std::optional<StreamId> last_event_id);
     // SIGTERM: tells every stream to come back after drain_retry_ms and ends it; `done` runs once
@@ -60,8 +62,9 @@ class StreamHub {
     void drain(std::function<void()> done);
     // How long Redis may be unreachable before the streams are ended (see on_redis_lost).
     static constexpr std::chrono::milliseconds redis_lost_grace{2000};
-    // SIGHUP: heartbeat, watermark and timeouts for streams from now on.
-    void reconfigure(const HttpConfig &http);
+    // SIGHUP: heartbeat, watermark, timeouts and the replay budget for streams from now on. Throws
+    // std::invalid_argument (replay budget) and then changes nothing.
+    void reconfigure(const Config &config);
     // Streams started and not yet ended.
     std::size_t size() const { return open_streams_; }
 
@@ -95,6 +98,9 @@ class StreamHub {
     AdmissionClient &admission_;
     Refuse refuse_;
     StreamReader reader_;
+    // Replays per user (limits.replays_per_minute): each reads the stream from the client's id on,
+    // so one token reconnecting in a loop would otherwise keep a core busy with XRANGE pages.
+    TokenBuckets replay_budget_;
     RedisLink replay_link_; // XRANGE pages for every replaying stream, pipelined
     FanoutIndex<Stream> index_;
     std::unordered_map<std::uint64_t, std::unique_ptr<Stream>> streams_;

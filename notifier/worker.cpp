@@ -60,7 +60,7 @@ void on_reload_signal(evutil_socket_t, short, void *arg) {
         Config reloaded = load_config(worker.sources);
         reloaded.http.port = worker.config.http.port;
         worker.http->reconfigure(reloaded);
-        worker.hub->reconfigure(reloaded.http);
+        worker.hub->reconfigure(reloaded);
         worker.readiness->reconfigure(reloaded);
         set_log_level(reloaded.log.level);
         worker.config = std::move(reloaded);

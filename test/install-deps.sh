@@ -4,6 +4,7 @@ set -euo pipefail
 packages=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev g++ make cmake
           libgtest-dev clang libclang-rt-14-dev clang-format python3 python3-psycopg2
           libevent-dev libhiredis-dev libinih-dev libcjson-dev libjwt-dev redis-server python3-redis curl
+          nginx openssl # test/notifier/reverse_proxy.py runs an nginx of its own, not the service
           chromium)
 missing=()
 for p in "${packages[@]}"; do

@@ -304,6 +304,26 @@ TEST(ConfigErrors, BadText) {
               "config: test.ini line 2: [redis] host = \"\": expected a non-empty value");
 }
 
+TEST(Config, ReplayBudgetAndTrustedProxies) {
+    EXPECT_EQ(Config{}.limits.replays_per_minute, 12);
+    EXPECT_EQ(Config{}.limits.replays_burst, 20);
+    EXPECT_EQ(Config{}.http.trusted_proxies, "");
+    Config config = parse_config_string("[limits]\nreplays_per_minute = 0.5\nreplays_burst = 1\n"
+                                        "[http]\ntrusted_proxies = 127.0.0.1, 10.0.0.0/8, ::1, fd00::/8\n");
+    EXPECT_EQ(config.limits.replays_per_minute, 0.5);
+    EXPECT_EQ(config.limits.replays_burst, 1);
+    EXPECT_EQ(config.http.trusted_proxies, "127.0.0.1, 10.0.0.0/8, ::1, fd00::/8");
+    EXPECT_EQ(string_error("[limits]\nreplays_per_minute = 0"),
+              "config: test.ini line 2: [limits] replays_per_minute = \"0\": expected a number above 0 and at most "
+              "1000000000");
+    EXPECT_EQ(string_error("[limits]\nreplays_burst = 0"),
+              "config: test.ini line 2: [limits] replays_burst = \"0\": expected an integer in 1..1000000");
+    EXPECT_EQ(string_error("[http]\ntrusted_proxies = 10.0.0.1/8"),
+              "config: test.ini line 2: [http] trusted_proxies = \"10.0.0.1/8\": expected comma-separated addresses "
+              "and networks such as 127.0.0.1, 10.0.0.0/8, ::1: \"10.0.0.1/8\" has address bits set past its /8 "
+              "(write the network's first address)");
+}
+
 TEST(ConfigErrors, BadConninfoIsNotEchoed) {
     std::string error = string_error("[postgres]\nconninfo = host=db password=hunter2 oops");
     EXPECT_EQ(error, "config: test.ini line 2: [postgres] conninfo: expected a libpq connection string: missing "

@@ -340,7 +340,7 @@ TEST(Metrics, RenderMatchesTheTextFormat) {
         }
     }
     EXPECT_EQ(helped, typed);
-    EXPECT_EQ(helped.size(), 17u);
+    EXPECT_EQ(helped.size(), 18u);
     // Per worker: every counter, every gauge (all set), 14 buckets, _sum and _count; then restarts.
     EXPECT_EQ(sample_count, 2 * (kCounters + kGauges + 16) + 1);
     EXPECT_EQ(samples_of(text)["pgfeed_worker_restarts_total"], "1");

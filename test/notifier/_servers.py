@@ -728,10 +728,11 @@ class SseParser:
 class SseStream:
     """GET /v1/stream over a raw socket, read by a thread of its own: the status and headers, then
     every event, comment and retry: in order (`items`), or the body of an error response.
-    `pause()` stops reading the socket (a slow client), `resume()` reads on."""
+    `pause()` stops reading the socket (a slow client), `resume()` reads on. With `tls` (an
+    ssl.SSLContext) it speaks HTTPS, to a server certified for localhost."""
 
     def __init__(self, port, token=None, query='', last_event_id=None, headers=(), source_ip=None, rcvbuf=None,
-                 path='/v1/stream', name='stream', paused_after_connect=False):
+                 path='/v1/stream', name='stream', paused_after_connect=False, tls=None):
         self.port = port
         self.name = name
         hdrs = [('Accept', 'text/event-stream'), ('Cache-Control', 'no-cache')]
@@ -754,6 +755,8 @@ class SseStream:
         self.paused_after_connect = paused_after_connect
         self.stopping = False
         self.sock = open_socket(port, source_ip, rcvbuf)
+        if tls:
+            self.sock = tls.wrap_socket(self.sock, server_hostname='localhost')
         self.local_port = self.sock.getsockname()[1]
         self.sock.sendall(self.request)
         self.thread = threading.Thread(target=self._run, name='sse-%s' % name, daemon=True)

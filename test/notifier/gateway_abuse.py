@@ -369,6 +369,65 @@ def scenario_hostile_entries(_seed):
         setup.close()
 
 
+def scenario_replay_budget(_seed):
+    """One token reconnecting again and again with an old Last-Event-ID, each time replaying a long
+    stream: limits.replays_burst replays start, the others get 429 with Retry-After and are
+    counted, while streams without a Last-Event-ID and another user's replay go on."""
+    burst, attempts, entries = 3, 15, 20000
+    setup = Setup('replays', ['--limits.replays_burst=%d' % burst, '--limits.replays_per_minute=1',
+                              '--limits.connections_per_user=100'], workers=1)
+    try:
+        port = setup.port
+        pipe = setup.client.pipeline(transaction=False)
+        for i in range(entries):
+            pipe.xadd(STREAM, {'kind': 'activity', 'topic': 'mp_id:1', 'event_id': str(800000 + i),
+                               'at': '0', 'data': json.dumps({'filler': i})})
+        ids = pipe.execute()
+        oldest, newest = ids[0], ids[-1]
+        setup.gateway.wait_streams_ready()
+        token = mint_token('replayer', ['*'])
+        statuses, retry_after = [], []
+        for i in range(attempts):
+            s = SseStream(port, token, last_event_id=oldest, name='replay%d' % i)
+            try:
+                status = s.wait_status()
+                statuses.append(status)
+                if status == 200:
+                    s.wait_event(lambda e: e.event == 'activity', 'a replayed event')
+                else:
+                    retry_after.append(s.header('Retry-After'))
+            finally:
+                s.close()
+        started = statuses.count(200)
+        refused = statuses.count(429)
+        # replays_per_minute=1 may refill one token while this runs.
+        expect(burst <= started <= burst + 1 and started + refused == attempts,
+               '%d reconnects with an old Last-Event-ID and replays_burst=%d: statuses %s' % (attempts, burst,
+                                                                                            statuses))
+        expect(all(r and r.isdigit() and int(r) >= 1 for r in retry_after), 'Retry-After of the 429s: %s' %
+               retry_after)
+        live = SseStream(port, token, name='no replay')
+        try:
+            live.wait_connected()
+        finally:
+            live.close()
+        other = SseStream(port, mint_token('bystander', ['*']), last_event_id=oldest, name='other user')
+        try:
+            other.wait_event(lambda e: e.id == newest, 'another user\'s whole replay', 60)
+        finally:
+            other.close()
+        m = setup.gateway.metrics()
+        counted_refused = m.get('pgfeed_requests_rejected_total', status='429', reason='replay_limit')
+        counted_replays = m.get('pgfeed_replays_total')
+        expect(counted_refused == refused, '%d replays refused, %d counted' % (refused, counted_refused))
+        expect(counted_replays == started + 1, '%d replays started, %d counted' % (started + 1, counted_replays))
+        return '%d of %d replays of %d entries started, %d refused (Retry-After %s); a stream without ' \
+               'Last-Event-ID and another user\'s replay served' % (started, attempts, entries, refused,
+                                                                      retry_after[0] if retry_after else '-')
+    finally:
+        setup.close()
+
+
 SCENARIOS = [(name[len('scenario_'):], fn) for name, fn in list(globals().items()) if name.startswith('scenario_')]
 
 
