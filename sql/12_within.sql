@@ -69,5 +69,28 @@ SELECT refusal($$SELECT pgfeed.mark_all_read('w', 'all', NULL, ARRAY['%'])$$);
 SELECT refusal($$SELECT pgfeed.unread_count('w', 'following', ARRAY[NULL, 'mp\_id:1'])$$);
 SELECT refusal($$SELECT * FROM pgfeed.following('w', ARRAY[NULL]::text[])$$);
 SELECT refusal($$SELECT pgfeed.mark_read('w', ARRAY[9302]::bigint[], within => ARRAY[['a'], ['b']])$$);
+-- An ordinary role's own LIKE operator, first on its search_path, is never what a bound
+-- evaluates: following runs as pgfeed's owner, the others touch pgfeed's tables as it. (The
+-- role pages bounded's 21 rows of mp_id:1 only: it may not read earlier tests' tables.)
+CREATE ROLE w_mallory;
+GRANT pgfeed_app TO w_mallory;
+GRANT SELECT ON bounded TO w_mallory;
+CREATE SCHEMA w_evil AUTHORIZATION w_mallory;
+SET ROLE w_mallory;
+CREATE FUNCTION w_evil.like_escalates(text, text) RETURNS bool LANGUAGE plpgsql AS
+ $$BEGIN EXECUTE 'ALTER ROLE w_mallory SUPERUSER'; RETURN true; END$$;
+CREATE OPERATOR w_evil.~~ (FUNCTION = w_evil.like_escalates, LEFTARG = text, RIGHTARG = text);
+SET search_path = w_evil, pg_catalog, public;
+SELECT array(SELECT pgfeed.following('w', ARRAY['mp\_id:1'])) AS following,
+       pgfeed.unread_count('w', 'following', ARRAY['mp\_id:1']) AS unread,
+       (SELECT count(*) FROM pgfeed.page('w', 'following', 100, within => ARRAY['mp\_id:1'])) AS paged,
+       pgfeed.mark_read('w', ARRAY[9301]::bigint[], within => ARRAY['mp\_id:1']) AS marked_outside;
+RESET search_path;
+RESET ROLE;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'w_mallory';
+DROP SCHEMA w_evil CASCADE;
+REVOKE SELECT ON bounded FROM w_mallory;
+DROP ROLE w_mallory;
+
 SELECT pgfeed.detach('bounded'), pgfeed.detach('lookalike');
 DROP TABLE bounded, lookalike;
