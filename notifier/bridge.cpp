@@ -1,7 +1,7 @@
 #include "bridge.hpp"
 
+#include "extension_version.hpp"
 #include "link_options.hpp"
-
 #include "log.hpp"
 
 #include <event2/event.h>
@@ -124,6 +124,24 @@ void Bridge::on_redis_lost() {
 void Bridge::try_to_lead() {
     if (leading_ || !pg_.ready())
         return;
+    // The bridge's SQL calls belong to one extension release: another one is never called, and the
+    // takeover timer checks again, so an ALTER EXTENSION pgfeed UPDATE is picked up.
+    pg_.query(kExtensionVersionQuery, {}, [this](const PgResult &result) {
+        if (leading_ || !pg_.ready())
+            return;
+        const std::optional<std::string> version = result.ok && !result.rows.empty() ? result.rows[0][0] : std::nullopt;
+        const ExtensionFit fit = extension_fit(version);
+        if (!result.ok)
+            fail("cannot read the version of extension pgfeed", result.error);
+        else if (fit != ExtensionFit::supported)
+            fail("not moving events", describe_extension_fit(fit, version));
+        else
+            return take_lock();
+        arm(takeover_timer_.get(), settings_.takeover_ms);
+    });
+}
+
+void Bridge::take_lock() {
     pg_.query("SELECT pg_catalog.pg_try_advisory_lock($1)", {std::to_string(settings_.lock_key)},
               [this](const PgResult &result) {
                   if (leading_ || !pg_.ready())

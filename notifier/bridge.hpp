@@ -42,6 +42,7 @@ class Bridge {
     void on_redis_ready();
     void on_redis_lost();
     void try_to_lead();
+    void take_lock();
     void load_position();
     void start_from_postgres(uint64_t cycle);
     void wake();

@@ -1,7 +1,9 @@
 #include "readiness.hpp"
 
+#include "extension_version.hpp"
 #include "json_text.hpp"
 #include "link_options.hpp"
+#include "log.hpp"
 
 #include <cjson/cJSON.h>
 #include <event2/event.h>
@@ -17,6 +19,8 @@ namespace {
 constexpr const char *kLagQuery =
     "SELECT coalesce((extract(epoch FROM clock_timestamp() - min(written_at)) * 1000)::bigint, 0) "
     "FROM (SELECT written_at FROM pgfeed.events ORDER BY event_id LIMIT 1) AS oldest";
+
+constexpr const char *kComponent = "readiness";
 
 } // namespace
 
@@ -44,13 +48,18 @@ void Readiness::reconfigure(const Config &config) {
 void Readiness::probe() {
     if (!probing_postgres_) {
         probing_postgres_ = true;
-        postgres_.query(kLagQuery, {}, [this](const PgResult &result) {
-            probing_postgres_ = false;
-            postgres_up_ = result.ok && result.rows.size() == 1 && result.rows[0].size() == 1 && result.rows[0][0];
-            lag_ms_ = postgres_up_ ? std::optional<std::int64_t>(std::stoll(*result.rows[0][0])) : std::nullopt;
-            metrics_.set(Gauge::postgres_up, postgres_up_);
-            if (lag_ms_)
-                metrics_.set(Gauge::bridge_lag_ms, *lag_ms_);
+        postgres_.query(kExtensionVersionQuery, {}, [this](const PgResult &result) {
+            if (!result.ok)
+                return postgres_answered(false, std::nullopt);
+            note_extension(result.rows.empty() ? std::nullopt : result.rows[0][0]);
+            if (extension_fit_ != ExtensionFit::supported)
+                return postgres_answered(true, std::nullopt);
+            postgres_.query(kLagQuery, {}, [this](const PgResult &result) {
+                const bool answered =
+                    result.ok && result.rows.size() == 1 && result.rows[0].size() == 1 && result.rows[0][0];
+                postgres_answered(answered, answered ? std::optional<std::int64_t>(std::stoll(*result.rows[0][0]))
+                                                     : std::nullopt);
+            });
         });
     }
     if (!probing_redis_) {
@@ -65,8 +74,33 @@ void Readiness::probe() {
     }
 }
 
+void Readiness::postgres_answered(bool up, std::optional<std::int64_t> lag_ms) {
+    probing_postgres_ = false;
+    postgres_up_ = up;
+    lag_ms_ = lag_ms;
+    metrics_.set(Gauge::postgres_up, postgres_up_);
+    if (lag_ms_)
+        metrics_.set(Gauge::bridge_lag_ms, *lag_ms_);
+}
+
+void Readiness::note_extension(const std::optional<std::string> &version) {
+    const ExtensionFit fit = extension_fit(version);
+    const bool changed = !extension_checked_ || fit != extension_fit_ || version != extension_version_;
+    const bool was_supported = extension_checked_ && extension_fit_ == ExtensionFit::supported;
+    extension_checked_ = true;
+    extension_fit_ = fit;
+    extension_version_ = version;
+    if (!changed)
+        return;
+    if (fit != ExtensionFit::supported)
+        log_error(kComponent, describe_extension_fit(fit, version) + "; /readyz says poll until then");
+    else if (!was_supported)
+        log_info(kComponent, describe_extension_fit(fit, version));
+}
+
 bool Readiness::ready() const {
-    return redis_up_ && streams_ready_() && postgres_up_ && lag_ms_ && *lag_ms_ <= config_.ready.max_bridge_lag_ms;
+    return redis_up_ && streams_ready_() && postgres_up_ && extension_fit_ == ExtensionFit::supported && lag_ms_ &&
+           *lag_ms_ <= config_.ready.max_bridge_lag_ms;
 }
 
 std::string Readiness::json() const {
@@ -76,6 +110,11 @@ std::string Readiness::json() const {
     cJSON_AddStringToObject(object, "mode", push ? "push" : "poll");
     cJSON_AddBoolToObject(object, "redis", redis_up_ && streams_ready_());
     cJSON_AddBoolToObject(object, "postgres", postgres_up_);
+    if (extension_version_)
+        cJSON_AddStringToObject(object, "extension", extension_version_->c_str());
+    else
+        cJSON_AddNullToObject(object, "extension");
+    cJSON_AddBoolToObject(object, "extension_supported", extension_fit_ == ExtensionFit::supported);
     if (lag_ms_)
         cJSON_AddNumberToObject(object, "bridge_lag_ms", static_cast<double>(*lag_ms_));
     else

@@ -9,13 +9,18 @@ Scenarios:
   damaged_position   the bridge position in Redis is not a position: the bridge logs it and refuses
                      to guess; once the key is deleted it starts where PostgreSQL's record says and
                      moves the waiting events, none twice.
+  extension_version  the database's pgfeed is of another release (older, then newer): the bridge and
+                     /readyz say so and what to do, /readyz is 503 (poll), no event moves; after the
+                     extension is back at a supported release the waiting events move once and
+                     /readyz is 200, without a restart.
 """
+import json
 import subprocess
 import sys
 import time
 
-from _servers import (NOTIFIER_BIN, RUN, STREAM, FeedDatabase, Notifier, RedisServer, TestFailure,
-                      notifier_available, outbox_event_ids, query, read_stream, wait_until)
+from _servers import (NOTIFIER_BIN, RUN, STREAM, FeedDatabase, Gateway, Notifier, RedisServer, TestFailure,
+                      http_request, notifier_available, outbox_event_ids, query, read_stream, wait_until)
 from _harness import start_watchdog
 
 LABEL = 'bad_input'
@@ -50,12 +55,16 @@ def scenario_bad_configuration():
 class Setup:
     """A feed database, a redis-server and one notifier, with helpers to insert and to look."""
 
-    def __init__(self, name):
+    def __init__(self, name, gateway=False):
         self.db = FeedDatabase('bad_%s' % name)
         self.db.__enter__()
         self.redis = RedisServer('%s-redis' % name).start()
         self.client = self.redis.client()
-        self.notifier = Notifier('%s-notifier' % name, self.db.name, self.redis, ['--bridge.tick_ms=50'])
+        if gateway:
+            self.notifier = Gateway('%s-notifier' % name, self.db.name, self.redis, workers=1,
+                                    args=['--bridge.takeover_ms=100', '--ready.probe_interval_ms=100'])
+        else:
+            self.notifier = Notifier('%s-notifier' % name, self.db.name, self.redis, ['--bridge.tick_ms=50'])
 
     def insert(self, n):
         query(self.db.name, "INSERT INTO activities (mp_id, kind) SELECT g, 'vote' FROM generate_series(1, %s) g", (n,))
@@ -130,8 +139,53 @@ def scenario_damaged_position():
         setup.close()
 
 
+def scenario_extension_version():
+    setup = Setup('extension', gateway=True)
+
+    def set_version(version):
+        # The catalog row the notifier reads; the functions stay those of the installed release.
+        query(setup.db.name, "UPDATE pg_catalog.pg_extension SET extversion = %s WHERE extname = 'pgfeed'", (version,))
+
+    def logged_by(words):
+        return {c for line in setup.notifier.log_since_start().splitlines() if words in line
+                for c in ('component=bridge', 'component=readiness') if c in line}
+
+    def readyz():
+        answer = http_request(setup.notifier.port, '/readyz')
+        return answer.status, json.loads(answer.body)
+
+    try:
+        installed = query(setup.db.name, "SELECT extversion FROM pg_extension WHERE extname = 'pgfeed'")[0][0]
+        major, minor, _patch = installed.split('.')
+        older, newer = '%s.%d.0' % (major, int(minor) - 1), '%s.%d.0' % (major, int(minor) + 1)
+        setup.insert(3)  # before: the extension's own check refuses writes under another catalog version
+        waiting = outbox_event_ids(setup.db.name)
+        set_version(older)
+        setup.notifier.start()
+        for version, words in ((older, 'is older than this notifier supports'),
+                               (newer, 'is newer than this notifier supports')):
+            set_version(version)
+            said = 'extension pgfeed %s %s' % (version, words)
+            wait_until(lambda: {'component=bridge', 'component=readiness'} <= logged_by(said),
+                       'the bridge and /readyz to log: %s' % said)
+            wait_until(lambda: readyz()[1].get('extension') == version, '/readyz to report extension %s' % version)
+            status, body = readyz()
+            expect(status == 503 and body['mode'] == 'poll' and body['extension_supported'] is False,
+                   'extension %s: /readyz answered %d %s' % (version, status, body))
+            expect(outbox_event_ids(setup.db.name) == waiting and not setup.stream_ids(),
+                   'events moved with extension %s' % version)
+        set_version(installed)
+        expect_moved_once(setup, waiting, 'after the extension was back at %s' % installed)
+        wait_until(lambda: readyz()[0] == 200, '/readyz to say ready with extension %s' % installed)
+        expect(readyz()[1]['extension'] == installed, '/readyz names another extension version')
+        expect(setup.notifier.alive(), 'the notifier exited')
+        return 'refused %s and %s, moved %d events at %s' % (older, newer, len(waiting), installed)
+    finally:
+        setup.close()
+
+
 SCENARIOS = [('bad_configuration', scenario_bad_configuration), ('stream_key_taken', scenario_stream_key_taken),
-             ('damaged_position', scenario_damaged_position)]
+             ('damaged_position', scenario_damaged_position), ('extension_version', scenario_extension_version)]
 
 
 def main():
