@@ -1,6 +1,7 @@
 // The npm package as an app gets it: `npm pack`, then `npm install ./tarball` into a scratch
-// project (offline: the package has no dependencies to fetch) and an ESM import of every entry
-// point in node. The version must be the project's (META.json, extension/pgfeed.control).
+// project (offline: the package has no dependencies to fetch; React, the optional peer of
+// pgfeed/react, comes from this directory's node_modules) and an ESM import of every entry point
+// in node. The version must be the project's (META.json, extension/pgfeed.control).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -39,16 +40,19 @@ test('npm pack gives a tarball that installs into a scratch project and imports'
     fs.mkdirSync(app);
     fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'scratch-app', private: true, type: 'module' }));
     await npm(['install', '--offline', path.join(dir, packed.filename)], app);
+    assert.ok(!fs.existsSync(path.join(app, 'node_modules', 'react')), 'React is not installed for pgfeed alone');
+    await npm(['install', '--offline', path.join(CLIENT, 'node_modules', 'react')], app);
     fs.writeFileSync(path.join(app, 'main.mjs'), `
         import { createFeedClient, createFeedApi, backoffDelay, retryAfterMs, DEFAULT_FEED } from 'pgfeed';
         import { mintToken } from 'pgfeed/token';
+        import { usePgfeed, useUnreadCount } from 'pgfeed/react';
         const seen = [];
         const client = createFeedClient({ token: 't', storage: null, fetch: async (url) => { seen.push(url); throw new Error('offline'); } });
         client.close();
         const api = createFeedApi({ token: 't', fetch: async () => new Response('{"topics":[]}') });
         console.log(JSON.stringify({ seen, state: client.state.value, follows: await api.follows(), DEFAULT_FEED,
-            types: [typeof backoffDelay, typeof retryAfterMs], token: mintToken({ secret: 's', sub: 'u' }).split('.').length }));
+            types: [typeof backoffDelay, typeof retryAfterMs], hooks: [typeof usePgfeed, typeof useUnreadCount], token: mintToken({ secret: 's', sub: 'u' }).split('.').length }));
     `);
     const out = JSON.parse((await run('node', ['main.mjs'], { cwd: app })).stdout);
-    assert.deepEqual(out, { seen: [], state: 'closed', follows: { topics: [] }, DEFAULT_FEED: 'following', types: ['function', 'function'], token: 3 });
+    assert.deepEqual(out, { seen: [], state: 'closed', follows: { topics: [] }, DEFAULT_FEED: 'following', types: ['function', 'function'], hooks: ['function', 'function'], token: 3 });
 });

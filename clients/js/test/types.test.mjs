@@ -45,6 +45,8 @@ test('the mistakes sample fails with the errors its lines name, and no others', 
 test('every export of the modules is declared', async () => {
     const declared = (file) => new Set([...fs.readFileSync(path.join(CLIENT, file), 'utf8')
         .matchAll(/^export (?:function|const) (\w+)/gm)].map((m) => m[1]));
-    const names = Object.keys(await import('../pgfeed.js')).sort();
-    assert.deepEqual(names, [...declared('pgfeed.d.ts')].sort());
+    for (const [module, types] of [['../pgfeed.js', 'pgfeed.d.ts'], ['../react/index.js', 'react/index.d.ts']]) {
+        const names = Object.keys(await import(module)).sort();
+        assert.deepEqual(names, [...declared(types)].sort(), types);
+    }
 });

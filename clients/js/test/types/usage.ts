@@ -50,3 +50,21 @@ void firstPages();
 // the backend's side
 const minted: string = mintToken({ secret: 's', sub: 'user-42', topics: ['mp_id:*'], audience: ['feeds'], expiresIn: 600 });
 console.log(minted);
+
+// a React component's side (pgfeed/react); the hooks are plain functions to tsc
+import { usePgfeed, useUnreadCount, type PgfeedView } from 'pgfeed/react';
+
+function useBadge(token: string | null): string {
+    const unread: number | null = useUnreadCount({ token, feed: 'following' });
+    const feed: PgfeedView = usePgfeed({
+        token: token ?? undefined,
+        bufferSize: 20,
+        onEvent: (event) => console.log(event.id),
+        onAuthError: () => refreshToken(),
+    });
+    const latest = feed.events.at(-1);
+    if (latest?.type === 'activity' && latest.data.op === 'insert') console.log(latest.data.payload);
+    if (feed.state === 'polling' || feed.error?.code === 'stream_refused') feed.acknowledge();
+    return `${unread ?? ''} ${feed.newCount}`;
+}
+console.log(useBadge('a.jwt.token'));
